@@ -1,0 +1,61 @@
+# contactlake: `make run` builds the demo lake, `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+ENV ?= local
+RUN_DATE ?=
+SCALE ?= large
+PYTEST_ARGS ?=
+export MLFLOW_DISABLE_TELEMETRY := true
+export PYSPARK_PYTHON := $(abspath $(PY))
+
+.PHONY: setup check-java run test test-fast lint bench package mlflow-ui clean
+
+setup: check-java $(STAMP)
+
+check-java:
+	@v=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1); \
+	if [ -z "$$v" ]; then \
+	  echo "Java not found: Spark needs Java 17 or newer. Install it, e.g. 'apt-get install openjdk-17-jre-headless', or set JAVA_HOME."; exit 1; \
+	elif [ "$$v" -lt 17 ]; then \
+	  echo "Java $$v found: Spark needs Java 17 or newer (apt-get install openjdk-17-jre-headless)."; exit 1; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || \
+	  { echo "contactlake needs Python 3.11 (found $$($(PYTHON) --version)); set PYTHON=/path/to/python3.11"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m jobs.pipeline --env $(ENV) $(if $(RUN_DATE),--run-date $(RUN_DATE))
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check libs jobs tests benchmarks
+	$(VENV)/bin/ruff format --check libs jobs tests benchmarks
+
+bench: setup
+	$(PY) -m benchmarks.run --scale $(SCALE)
+
+package: setup
+	rm -rf dist && mkdir -p dist
+	$(PY) -m pip wheel -q --no-deps -w dist .
+	cd libs && zip -qr ../dist/contactlake.zip contactlake -x '*__pycache__*'
+	zip -qr dist/contactlake.zip jobs conf -x '*__pycache__*'
+	@echo "built dist/*.whl and dist/contactlake.zip (for spark-submit --py-files)"
+
+mlflow-ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+clean:
+	rm -rf lake landing truth mlruns mlflow.db dist build spark-warehouse .pytest_cache

@@ -1,0 +1,1 @@
+"""contactlake jobs: one module per job, each with ``main(argv=None)``."""

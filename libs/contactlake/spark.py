@@ -1,0 +1,52 @@
+"""SparkSession from configuration, with the settings the Delta layer relies on."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from contactlake.config import SparkConfig
+
+# Settings the lake layer depends on for correctness; conf.spark.conf cannot override them.
+REQUIRED_CONF = {
+    # Delta readers (delta-rs, delta-spark) expect INT64 microsecond timestamps; Spark's
+    # default INT96 is refused at commit (DESIGN pitfall 1).
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.session.timeZone": "UTC",
+    # Proleptic Gregorian on disk, so dates before 1582 read the same everywhere.
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    # No _SUCCESS marker files in staged writes.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+}
+
+
+def build_session(conf: SparkConfig) -> SparkSession:
+    """Create (or return the running) SparkSession configured from ``conf``.
+
+    The master is set only when configured: under spark-submit it is left to the launcher.
+    """
+    builder = SparkSession.builder.appName(conf.app_name)
+    if conf.master:
+        builder = builder.master(conf.master)
+        # Local mode: Python workers use this interpreter (the project's venv).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.driver.memory", conf.driver_memory)
+    settings = {
+        "spark.sql.shuffle.partitions": str(conf.shuffle_partitions),
+        "spark.ui.showConsoleProgress": "false",
+        **conf.conf,
+        **REQUIRED_CONF,
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    # getOrCreate may return a session started elsewhere: enforce the runtime SQL settings.
+    for key, value in settings.items():
+        if key.startswith("spark.sql.") and not key.startswith("spark.sql.catalogImplementation"):
+            spark.conf.set(key, value)
+    spark.sparkContext.setLogLevel(conf.log_level)
+    return spark

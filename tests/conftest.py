@@ -1,0 +1,43 @@
+"""Shared fixtures: one local Spark session for the whole run, lakes in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from contactlake.config import load_config
+    from contactlake.spark import build_session
+
+    cfg = load_config("test", conf_dir=REPO / "conf")
+    session = build_session(cfg.spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(spark, tmp_path):
+    from contactlake.lake import Lake
+
+    return Lake(str(tmp_path / "lake"), spark, lock_timeout_s=60)
+
+
+@pytest.fixture
+def test_overrides(tmp_path) -> list[str]:
+    """--set arguments that point a job's lake, landing and truth into tmp_path."""
+    return [
+        f"lake.root={tmp_path / 'lake'}",
+        f"landing.root={tmp_path / 'landing'}",
+        f"truth.root={tmp_path / 'truth'}",
+        f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"mlflow.artifact_location={tmp_path / 'mlruns'}",
+    ]
