@@ -50,8 +50,7 @@ bench: setup
 package: setup
 	rm -rf dist && mkdir -p dist
 	$(PY) -m pip wheel -q --no-deps -w dist .
-	cd libs && zip -qr ../dist/contactlake.zip contactlake -x '*__pycache__*'
-	zip -qr dist/contactlake.zip jobs conf -x '*__pycache__*'
+	$(PY) deploy/build_zip.py dist/contactlake.zip
 	@echo "built dist/*.whl and dist/contactlake.zip (for spark-submit --py-files)"
 
 mlflow-ui: setup

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (benchmarks.run) and one module per measured capability."""
