@@ -406,10 +406,12 @@ class Lake:
         except Exception:
             self.fs.delete_dir(staging)
             raise
-        for rel in rels:
-            parent = f"{table_path}/{rel}".rsplit("/", 1)[0]
+        # Spark writes a file for every task, empty ones included: those are not committed.
+        files = [f for f in files if f.num_records > 0]
+        for f in files:
+            parent = f"{table_path}/{f.path}".rsplit("/", 1)[0]
             self.fs.create_dir(parent, recursive=True)
-            self.fs.move(f"{staging}/{rel}", f"{table_path}/{rel}")
+            self.fs.move(f"{staging}/{f.path}", f"{table_path}/{f.path}")
         self.fs.delete_dir(staging)
         return files
 
