@@ -28,8 +28,10 @@ def contact_like_rows(spark, rows: int):
     return base.select(
         F.col("id").alias("contact_id"),
         (F.abs(h) % 2_000_000).alias("customer_key"),
-        F.element_at(F.array(*[F.lit(c) for c in ("voice", "ivr", "app", "wechat", "web", "chat")]),
-                     (F.abs(h) % 6 + 1).cast("int")).alias("channel"),
+        F.element_at(
+            F.array(*[F.lit(c) for c in ("voice", "ivr", "app", "wechat", "web", "chat")]),
+            (F.abs(h) % 6 + 1).cast("int"),
+        ).alias("channel"),
         F.concat(F.lit("Q"), (F.abs(h) % 40).cast("string")).alias("queue"),
         F.timestamp_seconds(F.lit(1767225600) + F.abs(h) % (30 * 86400)).alias("start_ts"),
         (F.abs(F.xxhash64("id", F.lit(1))) % 900).cast("double").alias("talk_s"),
@@ -40,8 +42,15 @@ def contact_like_rows(spark, rows: int):
 
 def scan(df):
     """Touch every column so the read is not pruned away."""
-    return df.agg(F.count("*"), F.sum("talk_s"), F.sum("wait_s"), F.countDistinct("channel"),
-                  F.max("start_ts"), F.sum(F.length("queue")), F.sum(F.col("abandoned").cast("int"))).collect()
+    return df.agg(
+        F.count("*"),
+        F.sum("talk_s"),
+        F.sum("wait_s"),
+        F.countDistinct("channel"),
+        F.max("start_ts"),
+        F.sum(F.length("queue")),
+        F.sum(F.col("abandoned").cast("int")),
+    ).collect()
 
 
 def main(argv=None) -> dict:
@@ -58,8 +67,17 @@ def main(argv=None) -> dict:
     source = contact_like_rows(spark, args.rows).cache()
     source.count()
 
-    times: dict[str, list[float]] = {k: [] for k in (
-        "spark_write", "lake_write", "spark_write_part", "lake_write_part", "spark_read", "lake_read")}
+    times: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "spark_write",
+            "lake_write",
+            "spark_write_part",
+            "lake_write_part",
+            "spark_read",
+            "lake_read",
+        )
+    }
     with PeakMemory() as memory:
         for i in range(args.repeats):
             plain, plain_part = work / f"plain-{i}", work / f"plain-part-{i}"
@@ -87,21 +105,31 @@ def main(argv=None) -> dict:
     med = {k: median(v) for k, v in times.items()}
     overhead = {
         "write_flat_pct": round(100 * (med["lake_write"] / med["spark_write"] - 1), 1),
-        "write_partitioned_pct": round(100 * (med["lake_write_part"] / med["spark_write_part"] - 1), 1),
+        "write_partitioned_pct": round(
+            100 * (med["lake_write_part"] / med["spark_write_part"] - 1), 1
+        ),
         "read_pct": round(100 * (med["lake_read"] / med["spark_read"] - 1), 1),
     }
-    result = {"rows": args.rows, "repeats": args.repeats, "median_seconds": med, "overhead": overhead,
-              "all_seconds": times, "peak_rss_gib": memory.peak_gib,
-              "rows_per_second_per_core_lake_write": round(args.rows / med["lake_write"] / 2)}
-    md = "\n".join([
-        f"### Lake layer vs plain Spark Parquet, {args.rows:,} rows, median of {args.repeats}",
-        "| operation | plain Spark s | lake s | overhead |",
-        "|---|---|---|---|",
-        f"| write | {med['spark_write']} | {med['lake_write']} | {overhead['write_flat_pct']}% |",
-        f"| write partitioned by date | {med['spark_write_part']} | {med['lake_write_part']} | {overhead['write_partitioned_pct']}% |",
-        f"| read (full scan) | {med['spark_read']} | {med['lake_read']} | {overhead['read_pct']}% |",
-        f"\npeak RSS driver+JVM {memory.peak_gib} GiB",
-    ])
+    result = {
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "median_seconds": med,
+        "overhead": overhead,
+        "all_seconds": times,
+        "peak_rss_gib": memory.peak_gib,
+        "rows_per_second_per_core_lake_write": round(args.rows / med["lake_write"] / 2),
+    }
+    md = "\n".join(
+        [
+            f"### Lake layer vs plain Spark Parquet, {args.rows:,} rows, median of {args.repeats}",
+            "| operation | plain Spark s | lake s | overhead |",
+            "|---|---|---|---|",
+            f"| write | {med['spark_write']} | {med['lake_write']} | {overhead['write_flat_pct']}% |",
+            f"| write partitioned by date | {med['spark_write_part']} | {med['lake_write_part']} | {overhead['write_partitioned_pct']}% |",
+            f"| read (full scan) | {med['spark_read']} | {med['lake_read']} | {overhead['read_pct']}% |",
+            f"\npeak RSS driver+JVM {memory.peak_gib} GiB",
+        ]
+    )
     save(f"lake-{args.rows}", result, md)
     print(md)
     shutil.rmtree(work, ignore_errors=True)

@@ -7,7 +7,7 @@ import platform
 import statistics
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,10 +28,8 @@ class PeakMemory:
         me = psutil.Process()
         total = me.memory_info().rss
         for child in me.children(recursive=True):
-            try:
+            with suppress(psutil.Error):  # a child may exit between listing and reading
                 total += child.memory_info().rss
-            except psutil.Error:
-                pass
         return total
 
     def _sample(self) -> None:

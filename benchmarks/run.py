@@ -1,6 +1,6 @@
 """`make bench`: run the benchmarks at a scale and write benchmarks/results/.
 
-    .venv/bin/python -m benchmarks.run --scale large [--only lake,generate]
+.venv/bin/python -m benchmarks.run --scale large [--only lake,generate]
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def main(argv=None) -> None:
     log = logging.getLogger("contactlake.bench")
     logging.basicConfig(level=logging.INFO)
     if "lake" in wanted:
-        importlib.import_module("benchmarks.bench_lake").main(["--rows", str(LAKE_ROWS[args.scale])])
+        importlib.import_module("benchmarks.bench_lake").main(
+            ["--rows", str(LAKE_ROWS[args.scale])]
+        )
     if "generate" in wanted:
         try:
             bench = importlib.import_module("benchmarks.bench_generate")

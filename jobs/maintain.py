@@ -1,6 +1,6 @@
 """Table maintenance: OPTIMIZE (compact small files) and VACUUM every table in the lake.
 
-    python -m jobs.maintain --env local [--set lake.vacuum_retention_hours=168]
+python -m jobs.maintain --env local [--set lake.vacuum_retention_hours=168]
 """
 
 from __future__ import annotations

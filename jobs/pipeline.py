@@ -18,7 +18,9 @@ from contactlake.spark import build_session
 
 
 def _add_jobs_arg(parser) -> None:
-    parser.add_argument("--jobs", default=None, help="comma-separated jobs (default: conf pipeline.jobs)")
+    parser.add_argument(
+        "--jobs", default=None, help="comma-separated jobs (default: conf pipeline.jobs)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config("local", ["lake.root=./here"], CONF)
     assert cfg.lake.root == str(tmp_path / "here")
-    assert load_config("local", ["lake.root=s3://bucket/lake"], CONF).lake.root == "s3://bucket/lake"
+    assert (
+        load_config("local", ["lake.root=s3://bucket/lake"], CONF).lake.root == "s3://bucket/lake"
+    )
 
 
 def test_cluster_leaves_master_to_spark_submit():
@@ -40,8 +42,14 @@ def test_spark_conf_values_become_strings():
     ("override", "message"),
     [
         ("lake.rot=/x", r"lake\.rot: Extra inputs are not permitted"),
-        ("spark.shuffle_partitions=0", r"spark\.shuffle_partitions: Input should be greater than 0"),
-        ("spark.shuffle_partitions=many", r"spark\.shuffle_partitions: Input should be a valid integer"),
+        (
+            "spark.shuffle_partitions=0",
+            r"spark\.shuffle_partitions: Input should be greater than 0",
+        ),
+        (
+            "spark.shuffle_partitions=many",
+            r"spark\.shuffle_partitions: Input should be a valid integer",
+        ),
         ("spark.log_level=LOUD", r"spark\.log_level: String should match pattern"),
         ("nonsense.key=1", r"nonsense: Extra inputs are not permitted"),
     ],

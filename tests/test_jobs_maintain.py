@@ -9,7 +9,14 @@ from contactlake.runner import JOB_RUNS
 
 
 def _argv(overrides, *extra):
-    return ["--env", "test", "--run-date", "2026-02-01", *sum((["--set", o] for o in overrides), []), *extra]
+    return [
+        "--env",
+        "test",
+        "--run-date",
+        "2026-02-01",
+        *sum((["--set", o] for o in overrides), []),
+        *extra,
+    ]
 
 
 def test_maintain_compacts_every_table_and_records_the_run(spark, tmp_path, test_overrides):

@@ -123,7 +123,8 @@ def test_stats_from_footers(spark, lake):
     ]
     lake.write(_df(spark, rows).coalesce(1), "silver/s")
     log = (lake.root + "/silver/s/_delta_log/00000000000000000000.json").removeprefix("file://")
-    adds = [json.loads(line)["add"] for line in open(log) if '"add"' in line]
+    with open(log) as lines:
+        adds = [json.loads(line)["add"] for line in lines if '"add"' in line]
     assert len(adds) == 1
     stats = json.loads(adds[0]["stats"])
     assert stats["numRecords"] == 3
@@ -170,7 +171,9 @@ def test_schema_must_match_unless_adding_nullable_columns(spark, lake):
         lake.write(_df(spark, ROWS[:1]), "silver/t", partition_by=["city"])
     assert lake.version("silver/t") == 0
 
-    lake.write(_df(spark, ROWS[1:2]).withColumn("extra", F.col("id") * 2), "silver/t", evolve_schema=True)
+    lake.write(
+        _df(spark, ROWS[1:2]).withColumn("extra", F.col("id") * 2), "silver/t", evolve_schema=True
+    )
     got = {r.id: r.extra for r in lake.read("silver/t").collect()}
     assert got == {1: None, 2: 4}
     schema = json.loads(DeltaTable(lake.uri("silver/t")).schema().to_json())
@@ -199,17 +202,27 @@ def test_same_app_id_append_is_a_no_op_and_overwrite_a_clean_replace(spark, lake
 
 def test_replace_where_replaces_named_partitions_only(spark, lake):
     day_schema = StructType([StructField("id", LongType()), StructField("day", StringType())])
-    lake.write(spark.createDataFrame([(1, "d1"), (2, "d2"), (3, "d3")], day_schema), "silver/p", partition_by=["day"])
+    lake.write(
+        spark.createDataFrame([(1, "d1"), (2, "d2"), (3, "d3")], day_schema),
+        "silver/p",
+        partition_by=["day"],
+    )
     # d2 now has no rows at all: replace_where empties it, which replace_partitions would not
     lake.write(
-        spark.createDataFrame([(10, "d1")], day_schema), "silver/p", mode="overwrite",
-        partition_by=["day"], replace_where={"day": ["d1", "d2"]},
+        spark.createDataFrame([(10, "d1")], day_schema),
+        "silver/p",
+        mode="overwrite",
+        partition_by=["day"],
+        replace_where={"day": ["d1", "d2"]},
     )
     assert sorted((r.id, r.day) for r in lake.read("silver/p").collect()) == [(3, "d3"), (10, "d1")]
     with pytest.raises(LakeError, match="outside replace_where"):
         lake.write(
-            spark.createDataFrame([(11, "d9")], day_schema), "silver/p", mode="overwrite",
-            partition_by=["day"], replace_where={"day": ["d1"]},
+            spark.createDataFrame([(11, "d9")], day_schema),
+            "silver/p",
+            mode="overwrite",
+            partition_by=["day"],
+            replace_where={"day": ["d1"]},
         )
     only_d3 = lake.read("silver/p", partitions=[("day", "=", "d3")])
     assert [r.id for r in only_d3.collect()] == [3]
@@ -226,7 +239,12 @@ def test_merge_upserts_on_keys(spark, lake):
     assert_df_equality(lake.read("silver/m"), expected, ignore_row_order=True)
 
     with pytest.raises(LakeError, match="repeats key"):
-        lake.merge(_df(spark, [changes[0], changes[0]]), "silver/m", keys=["id", "city"], partition_by=["city"])
+        lake.merge(
+            _df(spark, [changes[0], changes[0]]),
+            "silver/m",
+            keys=["id", "city"],
+            partition_by=["city"],
+        )
     with pytest.raises(LakeError, match="must include partition columns"):
         lake.merge(_df(spark, changes), "silver/m", keys=["id"], partition_by=["city"])
 
@@ -235,20 +253,29 @@ def test_overwrite_from_a_stale_snapshot_fails_and_loses_nothing(spark, lake):
     lake.write(_df(spark, ROWS[:1]), "silver/t")
     stale = lake.version("silver/t")
     lake.write(_df(spark, ROWS[1:2]), "silver/t")  # another writer lands meanwhile
-    with table_lock(lake.root + "/_locks", "t", 5):
-        with pytest.raises(ConcurrentWriteError, match="changed from version 0 to 1"):
-            commit_files(
-                lake.uri("silver/t"), "silver/t", [], SCHEMA.jsonValue(), [],
-                replace="all", snapshot_version=stale,
-            )
+    with (
+        table_lock(lake.root + "/_locks", "t", 5),
+        pytest.raises(ConcurrentWriteError, match="changed from version 0 to 1"),
+    ):
+        commit_files(
+            lake.uri("silver/t"),
+            "silver/t",
+            [],
+            SCHEMA.jsonValue(),
+            [],
+            replace="all",
+            snapshot_version=stale,
+        )
     assert sorted(r.id for r in lake.read("silver/t").collect()) == [1, 2]
 
 
 def test_lock_times_out_with_a_clear_error(tmp_path):
-    with table_lock(str(tmp_path), "silver/t", 5):
-        with pytest.raises(LockTimeoutError, match="silver/t"):
-            with table_lock(str(tmp_path), "silver/t", 0.2):
-                pass
+    with (
+        table_lock(str(tmp_path), "silver/t", 5),
+        pytest.raises(LockTimeoutError, match="silver/t"),
+        table_lock(str(tmp_path), "silver/t", 0.2),
+    ):
+        pass
 
 
 def test_optimize_vacuum_and_restore(spark, lake):
@@ -294,7 +321,9 @@ def test_append_rows_writes_a_valid_table_without_spark(spark, tmp_path):
 
     driver_only = Lake(str(tmp_path / "lake"))  # no SparkSession
     when = datetime(1700, 5, 5, 5, 5, 5, 5, tzinfo=UTC)
-    driver_only.append_rows("ops/r", [{"id": 1, "city": "x", "ts": when, "day": date(1700, 5, 5)}], SCHEMA)
+    driver_only.append_rows(
+        "ops/r", [{"id": 1, "city": "x", "ts": when, "day": date(1700, 5, 5)}], SCHEMA
+    )
     table = DeltaTable(str(tmp_path / "lake/ops/r")).to_pyarrow_table()
     assert table.column("ts").to_pylist()[0].astimezone(UTC) == when
     assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")

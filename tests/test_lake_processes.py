@@ -100,7 +100,9 @@ def test_concurrent_appends_from_two_processes_all_land(lake):
     procs = [_python(APPENDER, lake.root, name, str(commits)) for name in ("a", "b")]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     table = DeltaTable(lake.uri("ops/events")).to_pyarrow_table()
-    got = sorted(zip(table.column("writer").to_pylist(), table.column("seq").to_pylist(), strict=True))
+    got = sorted(
+        zip(table.column("writer").to_pylist(), table.column("seq").to_pylist(), strict=True)
+    )
     assert got == sorted((w, s) for w in ("a", "b") for s in range(commits))
     assert DeltaTable(lake.uri("ops/events")).version() == 2 * commits - 1
 

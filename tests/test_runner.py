@@ -24,10 +24,21 @@ def test_successful_run_is_recorded(spark, tmp_path, test_overrides):
         ctx.rows_out = 3
         ctx.lake.read("silver/numbers")
 
-    argv = ["--env", "test", "--run-date", "2026-03-01", *sum((["--set", o] for o in test_overrides), [])]
+    argv = [
+        "--env",
+        "test",
+        "--run-date",
+        "2026-03-01",
+        *sum((["--set", o] for o in test_overrides), []),
+    ]
     assert run_job("demo", body, argv, spark=spark) == 0
     [row] = _job_runs(spark, str(tmp_path / "lake"))
-    assert (row.job, row.run_date, row.status, row.env) == ("demo", date(2026, 3, 1), "succeeded", "test")
+    assert (row.job, row.run_date, row.status, row.env) == (
+        "demo",
+        date(2026, 3, 1),
+        "succeeded",
+        "test",
+    )
     assert (row.rows_in, row.rows_out, row.rows_rejected) == (3, 3, 0)
     assert row.tables_written == {"silver/numbers": 0}
     assert row.tables_read == {"silver/numbers": 0}
@@ -39,7 +50,13 @@ def test_failed_run_is_recorded_with_its_error(spark, tmp_path, test_overrides, 
     def body(ctx):
         raise ValueError("landing folder is empty")
 
-    argv = ["--env", "test", "--run-date", "2026-03-02", *sum((["--set", o] for o in test_overrides), [])]
+    argv = [
+        "--env",
+        "test",
+        "--run-date",
+        "2026-03-02",
+        *sum((["--set", o] for o in test_overrides), []),
+    ]
     assert run_job("demo", body, argv, spark=spark) == 1
     [row] = _job_runs(spark, str(tmp_path / "lake"))
     assert row.status == "failed"
@@ -48,7 +65,10 @@ def test_failed_run_is_recorded_with_its_error(spark, tmp_path, test_overrides, 
 
 
 def test_bad_config_exits_2_naming_the_key(spark, caplog):
-    assert run_job("demo", lambda ctx: None, ["--env", "test", "--set", "lake.bogus=1"], spark=spark) == 2
+    assert (
+        run_job("demo", lambda ctx: None, ["--env", "test", "--set", "lake.bogus=1"], spark=spark)
+        == 2
+    )
     assert "lake.bogus: Extra inputs are not permitted" in caplog.text
 
 

@@ -203,8 +203,12 @@ def run_job(
     _record_run(ctx, "succeeded", started, None)
     log.info(
         "done %s run_date=%s in %.1f s: rows in=%s out=%s rejected=%s; wrote %s",
-        job, run_date, (datetime.now(UTC) - started).total_seconds(),
-        f"{ctx.rows_in:,}", f"{ctx.rows_out:,}", f"{ctx.rows_rejected:,}",
+        job,
+        run_date,
+        (datetime.now(UTC) - started).total_seconds(),
+        f"{ctx.rows_in:,}",
+        f"{ctx.rows_out:,}",
+        f"{ctx.rows_rejected:,}",
         ", ".join(f"{t}@v{v}" for t, v in ctx.lake.writes.items() if t != JOB_RUNS) or "nothing",
     )
     return 0

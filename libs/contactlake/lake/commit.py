@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
-
 from deltalake import DeltaTable, Field, Schema
-from deltalake.exceptions import CommitFailedError, TableNotFoundError as _DeltaNotFound
+from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import TableNotFoundError as _DeltaNotFound
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
