@@ -75,3 +75,8 @@ def test_broken_yaml_names_the_file(tmp_path):
 
 def test_apply_override_builds_nested_keys():
     assert apply_override({"a": {"b": 1, "c": 2}}, "a.b=[1, 2]") == {"a": {"b": [1, 2], "c": 2}}
+
+
+def test_pipeline_jobs_must_exist():
+    with pytest.raises(ConfigError, match=r"pipeline\.jobs: Value error, no job module jobs\.nope"):
+        load_config("test", ["pipeline.jobs=[maintain, nope]"], CONF)

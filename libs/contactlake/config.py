@@ -7,6 +7,7 @@ Later capabilities add their own section models here.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,6 +72,14 @@ class MlflowConfig(_Section):
 
 class PipelineConfig(_Section):
     jobs: list[str] = Field(min_length=1)
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs_exist(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if importlib.util.find_spec(f"jobs.{n}") is None]
+        if unknown:
+            raise ValueError(f"no job module jobs.{unknown[0]} (unknown jobs: {unknown})")
+        return names
 
 
 class Config(_Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -35,6 +36,11 @@ def build_session(conf: SparkConfig) -> SparkSession:
         # Local mode: Python workers use this interpreter (the project's venv).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.driver.memory", conf.driver_memory)
+        # Quiet JVM logging from the first line (setLogLevel only applies after start-up).
+        log4j = Path(__file__).with_name("log4j2.properties")
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"
+        )
     settings = {
         "spark.sql.shuffle.partitions": str(conf.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
