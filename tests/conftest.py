@@ -41,3 +41,14 @@ def test_overrides(tmp_path) -> list[str]:
         f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
         f"mlflow.artifact_location={tmp_path / 'mlruns'}",
     ]
+
+
+@pytest.fixture
+def job_argv(test_overrides):
+    """Build a job's argv: --env test, a run date, the tmp_path overrides, then extras."""
+
+    def build(run_date: str, *extra: str, overrides: tuple[str, ...] = ()) -> list[str]:
+        sets = [arg for o in (*test_overrides, *overrides) for arg in ("--set", o)]
+        return ["--env", "test", "--run-date", run_date, *sets, *extra]
+
+    return build

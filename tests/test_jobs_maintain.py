@@ -8,18 +8,7 @@ from contactlake.lake import Lake
 from contactlake.runner import JOB_RUNS
 
 
-def _argv(overrides, *extra):
-    return [
-        "--env",
-        "test",
-        "--run-date",
-        "2026-02-01",
-        *sum((["--set", o] for o in overrides), []),
-        *extra,
-    ]
-
-
-def test_maintain_compacts_every_table_and_records_the_run(spark, tmp_path, test_overrides):
+def test_maintain_compacts_every_table_and_records_the_run(spark, tmp_path, job_argv):
     from jobs import maintain
 
     lake = Lake(str(tmp_path / "lake"), spark)
@@ -27,7 +16,7 @@ def test_maintain_compacts_every_table_and_records_the_run(spark, tmp_path, test
         lake.write(spark.createDataFrame([(n,)], "n long"), "silver/small")
     assert len(DeltaTable(lake.uri("silver/small")).file_uris()) == 4
 
-    assert maintain.main(_argv(test_overrides), spark=spark) == 0
+    assert maintain.main(job_argv("2026-02-01"), spark=spark) == 0
 
     assert len(DeltaTable(lake.uri("silver/small")).file_uris()) == 1
     assert sorted(r.n for r in lake.read("silver/small").collect()) == [0, 1, 2, 3]
@@ -37,12 +26,12 @@ def test_maintain_compacts_every_table_and_records_the_run(spark, tmp_path, test
     assert '"stage": "vacuum silver/small"' in run.stages
 
 
-def test_pipeline_runs_jobs_in_order_and_stops_at_a_failure(spark, tmp_path, test_overrides):
+def test_pipeline_runs_jobs_in_order_and_stops_at_a_failure(spark, tmp_path, job_argv):
     from jobs import pipeline
 
-    assert pipeline.main(_argv(test_overrides, "--jobs", "maintain,maintain")) == 0
+    assert pipeline.main(job_argv("2026-02-01", "--jobs", "maintain,maintain")) == 0
     runs = Lake(str(tmp_path / "lake"), spark).read(JOB_RUNS).collect()
     assert [r.job for r in runs] == ["maintain", "maintain"]
 
-    bad = [*test_overrides, "lake.vacuum_retention_hours=-1"]
-    assert pipeline.main(_argv(bad, "--jobs", "maintain")) == 2
+    bad = ("lake.vacuum_retention_hours=-1",)
+    assert pipeline.main(job_argv("2026-02-01", "--jobs", "maintain", overrides=bad)) == 2

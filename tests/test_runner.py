@@ -14,7 +14,7 @@ def _job_runs(spark, root):
     return Lake(root, spark).read(JOB_RUNS).orderBy("started_at").collect()
 
 
-def test_successful_run_is_recorded(spark, tmp_path, test_overrides):
+def test_successful_run_is_recorded(spark, tmp_path, job_argv):
     def body(ctx):
         df = ctx.spark.createDataFrame([(1,), (2,), (3,)], "n long")
         ctx.rows_in = 3
@@ -24,14 +24,7 @@ def test_successful_run_is_recorded(spark, tmp_path, test_overrides):
         ctx.rows_out = 3
         ctx.lake.read("silver/numbers")
 
-    argv = [
-        "--env",
-        "test",
-        "--run-date",
-        "2026-03-01",
-        *sum((["--set", o] for o in test_overrides), []),
-    ]
-    assert run_job("demo", body, argv, spark=spark) == 0
+    assert run_job("demo", body, job_argv("2026-03-01"), spark=spark) == 0
     [row] = _job_runs(spark, str(tmp_path / "lake"))
     assert (row.job, row.run_date, row.status, row.env) == (
         "demo",
@@ -46,18 +39,11 @@ def test_successful_run_is_recorded(spark, tmp_path, test_overrides):
     assert row.duration_s >= 0
 
 
-def test_failed_run_is_recorded_with_its_error(spark, tmp_path, test_overrides, caplog):
+def test_failed_run_is_recorded_with_its_error(spark, tmp_path, job_argv, caplog):
     def body(ctx):
         raise ValueError("landing folder is empty")
 
-    argv = [
-        "--env",
-        "test",
-        "--run-date",
-        "2026-03-02",
-        *sum((["--set", o] for o in test_overrides), []),
-    ]
-    assert run_job("demo", body, argv, spark=spark) == 1
+    assert run_job("demo", body, job_argv("2026-03-02"), spark=spark) == 1
     [row] = _job_runs(spark, str(tmp_path / "lake"))
     assert row.status == "failed"
     assert row.error == "ValueError: landing folder is empty"
