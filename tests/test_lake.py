@@ -342,3 +342,13 @@ def test_dates_far_from_epoch_survive(spark, lake):
     lake.write(_df(spark, rows), "silver/old")
     assert _as_utc(_spark_rows(lake.read("silver/old"))) == rows
     assert _as_utc(_delta_rs_rows(lake.uri("silver/old"))) == rows
+
+
+def test_partition_columns_may_start_with_an_underscore(spark, lake):
+    df = spark.createDataFrame([(1, "2026-01-01"), (2, "2026-01-02")], "id long, _day string")
+    result = lake.write(df, "bronze/u", partition_by=["_day"])
+    assert result.rows_added == 2
+    assert sorted((r.id, r._day) for r in lake.read("bronze/u").collect()) == [
+        (1, "2026-01-01"),
+        (2, "2026-01-02"),
+    ]

@@ -25,6 +25,8 @@ from contactlake.lake.files import describe_files, is_data_file, partition_value
         (".part-00000.parquet.crc", False),
         ("day=2026-01-01/.part-00000.parquet.crc", False),
         ("_temporary/0/task/part-00000.parquet", False),
+        ("_landing_date=2026-01-01/part-00000.parquet", True),
+        (".hidden/part-00000.parquet", False),
         ("_delta_log/00000000000000000000.json", False),
         ("part-00000.csv", False),
     ],

@@ -104,13 +104,22 @@ def _nullable(data_type):
             return {
                 **data_type,
                 "fields": [
-                    {**f, "nullable": True, "type": _nullable(f["type"])} for f in data_type["fields"]
+                    {**f, "nullable": True, "type": _nullable(f["type"])}
+                    for f in data_type["fields"]
                 ],
             }
         if kind == "array":
-            return {**data_type, "containsNull": True, "elementType": _nullable(data_type["elementType"])}
+            return {
+                **data_type,
+                "containsNull": True,
+                "elementType": _nullable(data_type["elementType"]),
+            }
         if kind == "map":
-            return {**data_type, "valueContainsNull": True, "valueType": _nullable(data_type["valueType"])}
+            return {
+                **data_type,
+                "valueContainsNull": True,
+                "valueType": _nullable(data_type["valueType"]),
+            }
     return data_type
 
 

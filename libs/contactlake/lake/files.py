@@ -38,11 +38,17 @@ class DataFile:
 
 
 def is_data_file(rel_path: str) -> bool:
-    """Parquet data files only: no _SUCCESS, .crc, _temporary or other hidden entries."""
-    parts = rel_path.split("/")
-    if any(p.startswith(("_", ".")) for p in parts):
+    """Parquet data files only: no _SUCCESS, .crc, _temporary or other hidden entries.
+
+    Spark's rule: a name starting with ``_`` or ``.`` is hidden, except a directory named
+    ``col=value`` (a partition column may start with an underscore).
+    """
+    *dirs, name = rel_path.split("/")
+    if name.startswith(("_", ".")):
         return False
-    return rel_path.endswith(".parquet")
+    if any(d.startswith(".") or (d.startswith("_") and "=" not in d) for d in dirs):
+        return False
+    return name.endswith(".parquet")
 
 
 def unescape_path_name(name: str) -> str:
@@ -124,7 +130,12 @@ def footer_stats(metadata: pq.FileMetaData, max_string_length: int) -> tuple[int
         InvalidDataFileError: the file stores INT96 timestamps.
     """
     schema = metadata.schema
-    stats: dict = {"numRecords": metadata.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    stats: dict = {
+        "numRecords": metadata.num_rows,
+        "minValues": {},
+        "maxValues": {},
+        "nullCount": {},
+    }
     for i in range(metadata.num_columns):
         column = schema.column(i)
         if column.physical_type == "INT96":

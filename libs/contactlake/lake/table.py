@@ -222,19 +222,34 @@ class Lake:
             files = self._stage(df, table, partition_by)
             with self._lock(table):
                 result = commit_files(
-                    self.uri(table), table, files, df.schema.jsonValue(), partition_by,
-                    app_id=app_id, evolve_schema=evolve_schema, operation="WRITE",
+                    self.uri(table),
+                    table,
+                    files,
+                    df.schema.jsonValue(),
+                    partition_by,
+                    app_id=app_id,
+                    evolve_schema=evolve_schema,
+                    operation="WRITE",
                 )
             return self._record(result)
         with self._lock(table):
             current = open_table(self.uri(table))
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
             files = self._stage(df, table, partition_by)
-            replace = self._replace_spec(table, files, partition_by, replace_where, replace_partitions)
+            replace = self._replace_spec(
+                table, files, partition_by, replace_where, replace_partitions
+            )
             result = commit_files(
-                self.uri(table), table, files, df.schema.jsonValue(), partition_by,
-                replace=replace, snapshot_version=None if current is None else current.version(),
-                app_id=app_id, evolve_schema=evolve_schema, operation="OVERWRITE",
+                self.uri(table),
+                table,
+                files,
+                df.schema.jsonValue(),
+                partition_by,
+                replace=replace,
+                snapshot_version=None if current is None else current.version(),
+                app_id=app_id,
+                evolve_schema=evolve_schema,
+                operation="OVERWRITE",
             )
         return self._record(result)
 
@@ -260,9 +275,13 @@ class Lake:
         partition_by = list(partition_by or [])
         missing = [c for c in keys + partition_by if c not in df.columns]
         if missing or not keys:
-            raise LakeError(f"{table}: merge keys {keys} / partitions {partition_by}: missing {missing}")
+            raise LakeError(
+                f"{table}: merge keys {keys} / partitions {partition_by}: missing {missing}"
+            )
         if not set(partition_by) <= set(keys):
-            raise LakeError(f"{table}: merge keys {keys} must include partition columns {partition_by}")
+            raise LakeError(
+                f"{table}: merge keys {keys} must include partition columns {partition_by}"
+            )
         duplicate = df.groupBy(*keys).count().where("count > 1").limit(1).collect()
         if duplicate:
             raise LakeError(f"{table}: merge source repeats key {duplicate[0].asDict()}")
@@ -271,8 +290,13 @@ class Lake:
             if current is None:
                 files = self._stage(df, table, partition_by)
                 result = commit_files(
-                    self.uri(table), table, files, df.schema.jsonValue(), partition_by,
-                    app_id=app_id, operation="MERGE",
+                    self.uri(table),
+                    table,
+                    files,
+                    df.schema.jsonValue(),
+                    partition_by,
+                    app_id=app_id,
+                    operation="MERGE",
                 )
                 return self._record(result)
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
@@ -281,12 +305,16 @@ class Lake:
                 rows = df.select(*partition_by).distinct().collect()
                 touched = [self._partition_spec(r.asDict(), df.schema) for r in rows]
             paths = [p for p, _, _ in select_files(snapshot_files(current), touched)]
-            target = self._spark_read(table, current, [f"{self._fs_path(table)}/{p}" for p in paths])
+            target = self._spark_read(
+                table, current, [f"{self._fs_path(table)}/{p}" for p in paths]
+            )
             source = df
             if evolve_schema:
                 for name in target.columns:
                     if name not in source.columns:
-                        source = source.withColumn(name, F.lit(None).cast(target.schema[name].dataType))
+                        source = source.withColumn(
+                            name, F.lit(None).cast(target.schema[name].dataType)
+                        )
             else:
                 source = source.select(*target.columns)
             for field in source.schema:
@@ -295,9 +323,16 @@ class Lake:
             merged = target.join(source.select(*keys), keys, "left_anti").unionByName(source)
             files = self._stage(merged.select(*source.columns), table, partition_by)
             result = commit_files(
-                self.uri(table), table, files, source.schema.jsonValue(), partition_by,
-                replace=touched, snapshot_version=current.version(), app_id=app_id,
-                evolve_schema=evolve_schema, operation="MERGE",
+                self.uri(table),
+                table,
+                files,
+                source.schema.jsonValue(),
+                partition_by,
+                replace=touched,
+                snapshot_version=current.version(),
+                app_id=app_id,
+                evolve_schema=evolve_schema,
+                operation="MERGE",
             )
         return self._record(result)
 
@@ -317,12 +352,23 @@ class Lake:
         rel = f"part-{uuid.uuid4().hex}.snappy.parquet"
         staging = f"{self._fs_path(table)}/{STAGING}/{uuid.uuid4().hex}"
         self.fs.create_dir(staging, recursive=True)
-        pq.write_table(data, f"{staging}/{rel}", filesystem=self.fs, compression="snappy",
-                       coerce_timestamps="us", use_deprecated_int96_timestamps=False)
+        pq.write_table(
+            data,
+            f"{staging}/{rel}",
+            filesystem=self.fs,
+            compression="snappy",
+            coerce_timestamps="us",
+            use_deprecated_int96_timestamps=False,
+        )
         files = self._publish(table, staging, [rel], [])
         with self._lock(table):
             result = commit_files(
-                self.uri(table), table, files, schema.jsonValue(), [], app_id=app_id,
+                self.uri(table),
+                table,
+                files,
+                schema.jsonValue(),
+                [],
+                app_id=app_id,
                 operation="WRITE",
             )
         return self._record(result)
@@ -336,7 +382,11 @@ class Lake:
         return metrics
 
     def vacuum(
-        self, table: str, retention_hours: int | None = None, *, dry_run: bool = False,
+        self,
+        table: str,
+        retention_hours: int | None = None,
+        *,
+        dry_run: bool = False,
         enforce_retention: bool = True,
     ) -> list[str]:
         """Delete files no version within the retention needs: removed files, orphans of
@@ -345,8 +395,10 @@ class Lake:
         with self._lock(table):
             dt = self._open(table)
             deleted = dt.vacuum(
-                retention_hours=hours, dry_run=dry_run,
-                enforce_retention_duration=enforce_retention, full=True,
+                retention_hours=hours,
+                dry_run=dry_run,
+                enforce_retention_duration=enforce_retention,
+                full=True,
             )
             deleted += self._clean_staging(table, hours, dry_run)
         return deleted
@@ -381,7 +433,9 @@ class Lake:
             raise PartitionMismatchError(
                 f"{table}: partitioned by {existing}, write asked for {partition_by}"
             )
-        reconcile_schema(table, table_schema_json(current), nullable_schema(schema.jsonValue()), evolve)
+        reconcile_schema(
+            table, table_schema_json(current), nullable_schema(schema.jsonValue()), evolve
+        )
 
     def _stage(self, df: DataFrame, table: str, partition_by: list[str]):
         table_path = self._fs_path(table)
@@ -391,18 +445,21 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(self._spark_path(staging))
         listing = self.fs.get_file_info(pafs.FileSelector(staging, recursive=True))
-        rels = sorted(
-            info.path[len(staging) + 1:]
-            for info in listing
-            if info.type == pafs.FileType.File and is_data_file(info.path[len(staging) + 1:])
-        )
+        written = [i.path[len(staging) + 1 :] for i in listing if i.type == pafs.FileType.File]
+        rels = sorted(r for r in written if is_data_file(r))
+        skipped = [r for r in written if r.endswith(".parquet") and r not in rels]
+        if skipped:  # never drop rows silently: a Parquet file we would not commit is an error
+            self.fs.delete_dir(staging)
+            raise LakeError(f"{table}: Spark wrote files the layer would not commit: {skipped[:3]}")
         return self._publish(table, staging, rels, partition_by)
 
     def _publish(self, table: str, staging: str, rels: list[str], partition_by: list[str]):
         """Validate staged files, then move them into the table root (not yet committed)."""
         table_path = self._fs_path(table)
         try:
-            files = describe_files(self.fs, staging, rels, partition_by, self.stats_max_string_length)
+            files = describe_files(
+                self.fs, staging, rels, partition_by, self.stats_max_string_length
+            )
         except Exception:
             self.fs.delete_dir(staging)
             raise
@@ -441,7 +498,9 @@ class Lake:
         unknown = set(replace_where) - set(partition_by)
         if unknown:
             raise LakeError(f"{table}: replace_where on non-partition columns {sorted(unknown)}")
-        allowed = {c: {None if v is None else str(v) for v in vals} for c, vals in replace_where.items()}
+        allowed = {
+            c: {None if v is None else str(v) for v in vals} for c, vals in replace_where.items()
+        }
         for f in files:
             if not all(f.partition_values.get(c) in vals for c, vals in allowed.items()):
                 raise LakeError(
