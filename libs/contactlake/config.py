@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from contactlake.generate.config import GenerateConfig
+
 ENVS = ("local", "test", "cluster")
 
 
@@ -82,14 +84,22 @@ class PipelineConfig(_Section):
         return names
 
 
+class IngestConfig(_Section):
+    # Sources to ingest (names of conf/sources/*.yaml); empty means all of them.
+    sources: list[str]
+
+
 class Config(_Section):
     env: str
+    conf_dir: str  # the folder this config was loaded from (source specs live under it)
     lake: LakeConfig
     landing: PathConfig
     truth: PathConfig
     spark: SparkConfig
     mlflow: MlflowConfig
     pipeline: PipelineConfig
+    generate: GenerateConfig
+    ingest: IngestConfig
 
 
 def default_conf_dir() -> Path:
@@ -165,6 +175,7 @@ def load_config(
         raise ConfigError(f"unknown env {env!r}: no {conf_dir / (env + '.yaml')}")
     raw = deep_merge(_read_yaml(conf_dir / "base.yaml"), _read_yaml(conf_dir / f"{env}.yaml"))
     raw["env"] = env
+    raw["conf_dir"] = str(conf_dir.resolve())
     for assignment in overrides:
         raw = apply_override(raw, assignment)
     try:

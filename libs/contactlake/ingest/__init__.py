@@ -1,0 +1,1 @@
+"""Landing -> bronze: source specs, line parsing with reasons, the ingested-files registry."""

@@ -1,0 +1,127 @@
+"""Pure transforms from landed lines to bronze rows, each row keeping its file, line and raw
+text, and a reason code when it cannot be parsed (those rows go to quarantine).
+
+Reason codes: INVALID_UTF8, EMPTY_LINE, COLUMN_COUNT (delimited files), BROKEN_JSON,
+NOT_AN_OBJECT (JSON lines).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+REASON = "_reason"
+DETAIL = "_detail"
+# A CSV field in quotes, with "" as an escaped quote inside.
+_QUOTED = r'"(?:[^"]|"")*"'
+
+
+def number_lines(lines: DataFrame) -> DataFrame:
+    """Add ``_line``, the 1-based line number of each row within its file.
+
+    Args:
+        lines: needs ``_file``, ``_block`` (byte offset of the file split the row was read
+            from) and ``_mid`` (``monotonically_increasing_id()`` taken at read time).
+
+    Returns:
+        ``lines`` with ``_line`` added and ``_block``/``_mid`` dropped.
+    """
+    blocks = lines.groupBy("_file", "_block").agg(
+        F.count(F.lit(1)).alias("_n"), F.min("_mid").alias("_first")
+    )
+    earlier = (
+        Window.partitionBy("_file").orderBy("_block").rowsBetween(Window.unboundedPreceding, -1)
+    )
+    blocks = blocks.withColumn("_offset", F.coalesce(F.sum("_n").over(earlier), F.lit(0)))
+    # Rows of one split are consecutive in one partition, so mid - first is the row's
+    # position inside the split; earlier splits of the same file come before it.
+    return (
+        lines.join(F.broadcast(blocks.drop("_n")), ["_file", "_block"])
+        .withColumn("_line", F.col("_offset") + F.col("_mid") - F.col("_first") + 1)
+        .drop("_block", "_mid", "_first", "_offset")
+    )
+
+
+def _common_reason(value: Column) -> Column:
+    return F.when(~F.is_valid_utf8(value), F.lit("INVALID_UTF8")).when(
+        F.trim(value) == "", F.lit("EMPTY_LINE")
+    )
+
+
+def parse_delimited(lines: DataFrame, columns: list[str], delimiter: str = ",") -> DataFrame:
+    """Split delimited lines into string columns named by ``columns`` (the file's header).
+
+    Args:
+        lines: needs ``value`` (one line of text, header excluded).
+        columns: the file's column names, in order.
+
+    Returns:
+        ``lines`` plus one string column per name, ``_reason`` and ``_detail`` (null when
+        the line parsed). Quoting follows RFC 4180 (``"a,b"``, ``""`` inside quotes).
+    """
+    schema = ", ".join(f"`c{i}` STRING" for i in range(len(columns)))
+    options = {"sep": delimiter, "escape": '"', "quote": '"', "mode": "PERMISSIVE"}
+    parsed = F.from_csv(F.col("value"), schema, options)
+    # from_csv pads missing and drops extra fields silently: count them outside quotes.
+    fields = F.size(F.split(F.regexp_replace("value", _QUOTED, ""), re.escape(delimiter), -1))
+    reason = _common_reason(F.col("value")).when(fields != len(columns), F.lit("COLUMN_COUNT"))
+    detail = F.when(
+        reason == "COLUMN_COUNT",
+        F.format_string(f"expected {len(columns)} fields, found %d", fields),
+    )
+    return lines.select(
+        "*",
+        *[parsed[f"c{i}"].alias(name) for i, name in enumerate(columns)],
+        reason.alias(REASON),
+        detail.alias(DETAIL),
+    )
+
+
+def parse_json_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
+    """Read JSON-object lines into string columns (nested values kept as JSON text).
+
+    Args:
+        lines: needs ``value`` (one JSON document per line).
+        columns: the keys to extract; absent keys give null.
+
+    Returns:
+        ``lines`` plus one string column per key, ``_reason`` and ``_detail``.
+    """
+    schema = ", ".join(f"`{name}` STRING" for name in columns)
+    parsed = F.from_json(F.col("value"), schema)
+    valid = F.try_parse_json("value").isNotNull()
+    reason = (
+        _common_reason(F.col("value"))
+        .when(~valid, F.lit("BROKEN_JSON"))
+        .when(~F.ltrim("value").startswith("{"), F.lit("NOT_AN_OBJECT"))
+    )
+    detail = F.when(reason == "BROKEN_JSON", F.lit("not valid JSON"))
+    return lines.select(
+        "*",
+        *[F.when(reason.isNull(), parsed[name]).alias(name) for name in columns],
+        reason.alias(REASON),
+        detail.alias(DETAIL),
+    )
+
+
+def json_keys_by_file(lines: DataFrame) -> DataFrame:
+    """Distinct top-level keys per file (for schema-drift checks).
+
+    Args:
+        lines: needs ``_file`` and ``value``.
+
+    Returns:
+        ``_file``, ``key``: one row per key seen in any valid object line of the file.
+    """
+    keys = F.json_object_keys(F.when(F.is_valid_utf8("value"), F.col("value")))
+    return lines.select("_file", F.explode(keys).alias("key")).distinct()
+
+
+def align_columns(df: DataFrame, columns: list[str]) -> DataFrame:
+    """Select ``columns`` in order, adding absent ones as null strings (older layouts)."""
+    present = set(df.columns)
+    return df.select(
+        *[F.col(c) if c in present else F.lit(None).cast("string").alias(c) for c in columns]
+    )
