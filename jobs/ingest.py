@@ -155,20 +155,23 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
         counts = {r._file: r for r in rows_by_file(parsed).collect()}
         info["rows"] = sum(r.landed for r in counts.values())
 
-    with ctx.stage(f"{spec.name}: write bronze and quarantine") as info:
-        bronze = bronze_rows(parsed, columns, batch_id, ingested_at, day)
-        written = ctx.lake.write(
-            bronze, table, partition_by=["_landing_date"], evolve_schema=True, app_id=app_id
-        )
-        rejected = quarantine_rows(parsed, "ingest", batch_id, ingested_at, day)
-        ctx.lake.write(
-            rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
-            f"quarantine/{spec.name}",
-            partition_by=["_landing_date"],
-            app_id=app_id,
-        )
+    try:
+        with ctx.stage(f"{spec.name}: write bronze and quarantine") as info:
+            bronze = bronze_rows(parsed, columns, batch_id, ingested_at, day)
+            ctx.check_quality(bronze, table)
+            written = ctx.lake.write(
+                bronze, table, partition_by=["_landing_date"], evolve_schema=True, app_id=app_id
+            )
+            rejected = quarantine_rows(parsed, "ingest", batch_id, ingested_at, day)
+            ctx.lake.write(
+                rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
+                f"quarantine/{spec.name}",
+                partition_by=["_landing_date"],
+                app_id=app_id,
+            )
+            info["rows"] = written.rows_added
+    finally:
         parsed.unpersist()
-        info["rows"] = written.rows_added
 
     landed = sum(r.landed for r in counts.values())
     good = sum(r.bronze for r in counts.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def test_overrides(tmp_path) -> list[str]:
         f"truth.root={tmp_path / 'truth'}",
         f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
         f"mlflow.artifact_location={tmp_path / 'mlruns'}",
+        f"quality.docs_dir={tmp_path / 'quality'}",
     ]
 
 
@@ -52,3 +54,31 @@ def job_argv(test_overrides):
         return ["--env", "test", "--run-date", run_date, *sets, *extra]
 
     return build
+
+
+# Two small sources for ingest tests: CSV with the "add" drift policy, JSON lines with "reject".
+CALLS_SPEC = """
+description: test calls
+format: csv
+columns: [call_id, ani, note, secs]
+required: [call_id, ani]
+drift: add
+"""
+CHATS_SPEC = """
+description: test chats
+format: jsonl
+columns: [session_id, channel, tags]
+required: [session_id]
+drift: reject
+"""
+
+
+@pytest.fixture
+def conf_dir(tmp_path) -> Path:
+    """A copy of conf/ whose sources are the two test sources above."""
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", conf, ignore=shutil.ignore_patterns("sources", "quality"))
+    (conf / "sources").mkdir()
+    (conf / "sources" / "calls.yaml").write_text(CALLS_SPEC)
+    (conf / "sources" / "chats.yaml").write_text(CHATS_SPEC)
+    return conf

@@ -2,55 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-import pytest
 from pyspark.sql import functions as F
 
 from contactlake.ingest.landing import Landing
 from contactlake.ingest.parse import number_lines
 from contactlake.lake import Lake
 from jobs import ingest
-
-REPO = Path(__file__).resolve().parents[1]
-DAY = "2026-01-05"
-
-CALLS_SPEC = """
-description: test calls
-format: csv
-columns: [call_id, ani, note, secs]
-required: [call_id, ani]
-drift: add
-"""
-CHATS_SPEC = """
-description: test chats
-format: jsonl
-columns: [session_id, channel, tags]
-required: [session_id]
-drift: reject
-"""
-
-
-@pytest.fixture
-def conf_dir(tmp_path) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(REPO / "conf", conf, ignore=shutil.ignore_patterns("sources"))
-    (conf / "sources").mkdir()
-    (conf / "sources" / "calls.yaml").write_text(CALLS_SPEC)
-    (conf / "sources" / "chats.yaml").write_text(CHATS_SPEC)
-    return conf
-
-
-def land(tmp_path: Path, source: str, name: str, content: bytes, day: str = DAY) -> None:
-    folder = tmp_path / "landing" / source / day
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(content)
-
-
-def run_ingest(spark, job_argv, conf_dir, day: str = DAY) -> int:
-    return ingest.main(job_argv(day, "--conf-dir", str(conf_dir)), spark=spark)
-
+from tests.ingest_helpers import DAY, land, run_ingest
 
 CALLS = (
     b"call_id,ani,note,secs\n"  # line 1: header

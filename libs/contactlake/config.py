@@ -89,6 +89,10 @@ class IngestConfig(_Section):
     sources: list[str]
 
 
+class QualityConfig(_Section):
+    docs_dir: StoragePath  # Great Expectations project and Data Docs site
+
+
 class Config(_Section):
     env: str
     conf_dir: str  # the folder this config was loaded from (source specs live under it)
@@ -100,6 +104,7 @@ class Config(_Section):
     pipeline: PipelineConfig
     generate: GenerateConfig
     ingest: IngestConfig
+    quality: QualityConfig
 
 
 def default_conf_dir() -> Path:

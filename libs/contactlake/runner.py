@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DateType,
     DoubleType,
@@ -128,6 +129,52 @@ class JobContext:
             self.stages.append(info)
             rows = "" if info["rows"] is None else f" rows={info['rows']:,}"
             self.log.info("stage %s done in %.1f s%s", name, info["seconds"], rows)
+
+    def check_quality(self, df, table: str) -> None:
+        """Validate ``df`` (about to be written to ``table``) against the table's suite.
+
+        Results go to ops/quality_results and the Data Docs site, pass or fail.
+
+        Raises:
+            QualityGateError: a critical expectation failed (call this before writing).
+        """
+        from contactlake import quality  # imports Great Expectations only when used
+
+        suite = quality.load_suite(self.cfg.conf_dir, table)
+        if suite is None:
+            return
+        recent: list[int] = []
+        if suite.volume and self.lake.exists(quality.QUALITY_RESULTS):
+            history = (
+                self.lake.read(quality.QUALITY_RESULTS)
+                .where(
+                    (F.col("table") == table)
+                    & (F.col("expectation") == quality.ROW_COUNT)
+                    & (F.col("run_date") < self.run_date)
+                )
+                .orderBy(F.col("run_date").desc(), F.col("checked_at").desc())
+                .dropDuplicates(["run_date"])
+                .orderBy(F.col("run_date").desc())
+                .limit(suite.volume.history)
+            )
+            recent = [int(r.observed_value) for r in history.collect() if r.observed_value]
+        with self.stage(f"quality {table}") as info:
+            report = quality.validate(
+                df,
+                table,
+                suite,
+                job=self.job,
+                run_id=self.run_id,
+                run_date=self.run_date,
+                docs_dir=self.cfg.quality.docs_dir,
+                recent_rows=recent,
+            )
+            self.lake.append_rows(quality.QUALITY_RESULTS, report.rows, quality.QUALITY_SCHEMA)
+            info["rows"] = len(report.rows)
+        if report.failed_critical:
+            raise quality.QualityGateError(
+                "; ".join(report.describe(r) for r in report.failed_critical)
+            )
 
 
 def _record_run(ctx: JobContext, status: str, started: datetime, error: str | None) -> None:

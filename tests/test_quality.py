@@ -1,0 +1,91 @@
+"""Quality gates with Great Expectations on a real ingest: results, Data Docs, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contactlake.config import ConfigError
+from contactlake.lake import Lake
+from contactlake.quality import data_docs_index, load_suite
+from tests.ingest_helpers import land, run_ingest
+
+SUITE = """
+expectations:
+  - expect: expect_column_values_to_not_be_null
+    column: call_id
+  - expect: expect_column_values_to_be_unique
+    column: call_id
+  - expect: expect_column_value_lengths_to_equal
+    column: ani
+    value: 11
+    severity: warning
+volume:
+  min_ratio: 0.5
+  max_ratio: 2.0
+  severity: critical
+"""
+
+
+def _with_suite(conf_dir: Path) -> Path:
+    (conf_dir / "quality" / "bronze").mkdir(parents=True)
+    (conf_dir / "quality" / "bronze" / "calls.yaml").write_text(SUITE)
+    return conf_dir
+
+
+def _calls(*rows: str) -> bytes:
+    return ("call_id,ani,note,secs\n" + "".join(r + "\n" for r in rows)).encode()
+
+
+def test_results_are_recorded_and_data_docs_built(spark, tmp_path, job_argv, conf_dir):
+    _with_suite(conf_dir)
+    land(tmp_path, "calls", "a.csv", _calls("c1,13800000001,x,1", "c2,1380000,y,2"))
+    assert run_ingest(spark, job_argv, conf_dir) == 0
+
+    results = Lake(str(tmp_path / "lake"), spark).read("ops/quality_results").collect()
+    got = {(r.expectation, r.column): (r.success, r.severity, r.unexpected_count) for r in results}
+    assert got == {
+        ("expect_column_values_to_not_be_null", "call_id"): (True, "critical", 0),
+        ("expect_column_values_to_be_unique", "call_id"): (True, "critical", 0),
+        ("expect_column_value_lengths_to_equal", "ani"): (False, "warning", 1),
+        ("expect_table_row_count_to_be_between", None): (True, "warning", None),
+    }
+    assert {r.table for r in results} == {"bronze/calls"}
+    assert [r.observed_value for r in results if r.column is None] == ["2"]
+    assert "bronze__calls" in data_docs_index(str(tmp_path / "quality")).read_text()
+
+
+def test_failed_critical_check_stops_before_commit(spark, tmp_path, job_argv, conf_dir, caplog):
+    _with_suite(conf_dir)
+    land(tmp_path, "calls", "a.csv", _calls("c1,13800000001,x,1", "c1,13800000002,y,2"))
+    assert run_ingest(spark, job_argv, conf_dir) == 1
+    assert (
+        "QualityGateError: bronze/calls: expect_column_values_to_be_unique(call_id) failed: "
+        "2 of 2 rows unexpected" in caplog.text
+    )
+    lake = Lake(str(tmp_path / "lake"), spark)
+    assert not lake.exists("bronze/calls")
+    assert not lake.exists("ops/ingested_files")
+    failed = lake.read("ops/quality_results").where("not success").collect()
+    assert [r.expectation for r in failed] == ["expect_column_values_to_be_unique"]
+
+
+def test_volume_is_checked_against_recent_runs(spark, tmp_path, job_argv, conf_dir, caplog):
+    _with_suite(conf_dir)
+    rows = [f"c{i},138000000{i:02d},x,1" for i in range(10)]
+    land(tmp_path, "calls", "a.csv", _calls(*rows), day="2026-01-05")
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-05") == 0
+    land(tmp_path, "calls", "a.csv", _calls("d1,13800000001,x,1"), day="2026-01-06")
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 1
+    assert "expect_table_row_count_to_be_between failed: observed 1" in caplog.text
+
+
+def test_bad_suite_is_a_config_error(tmp_path):
+    (tmp_path / "quality" / "silver").mkdir(parents=True)
+    (tmp_path / "quality" / "silver" / "x.yaml").write_text(
+        "expectations:\n  - expect: expect_moon_to_be_cheese\n"
+    )
+    with pytest.raises(ConfigError, match="unknown expectation 'expect_moon_to_be_cheese'"):
+        load_suite(tmp_path, "silver/x")
+    assert load_suite(tmp_path, "silver/none") is None
