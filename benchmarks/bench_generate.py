@@ -1,0 +1,113 @@
+"""Benchmark jobs.generate: rows/second, seconds and peak RSS (driver Python + JVM).
+
+    .venv/bin/python -m benchmarks.bench_generate --preset large
+
+Writes benchmarks/results/generate-<preset>.json and prints one markdown table row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class PeakRss:
+    """Samples RSS of this process and its children (the JVM) every 0.5 s."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.bench_generate")
+    parser.add_argument("--preset", default="large", choices=["tiny", "demo", "large"])
+    parser.add_argument("--env", default="local")
+    parser.add_argument(
+        "--workdir", default=None, help="where landing/ and truth/ go (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix=f"bench-generate-{args.preset}-"))
+
+    from contactlake.config import load_config
+    from contactlake.spark import build_session
+    from jobs import generate
+
+    overrides = [
+        f"generate.preset={args.preset}",
+        f"lake.root={work / 'lake'}",
+        f"landing.root={work / 'landing'}",
+        f"truth.root={work / 'truth'}",
+    ]
+    cfg = load_config(args.env, overrides)
+    with PeakRss() as rss:
+        spark = build_session(cfg.spark)
+        argv_job = ["--env", args.env]
+        for o in overrides:
+            argv_job += ["--set", o]
+        started = time.perf_counter()
+        code = generate.main(argv_job, spark=spark)
+        seconds = time.perf_counter() - started
+    if code != 0:
+        return code
+    counts = {}
+    for source in sorted(p.name for p in (work / "landing").iterdir() if p.is_dir()):
+        n = 0
+        for f in (work / "landing" / source).glob("*/*"):
+            with f.open("rb") as fh:
+                n += sum(1 for _ in fh)
+        counts[source] = n
+    rows = sum(counts.values())
+    contacts = counts.get("voice", 0) + counts.get("ivr", 0) + counts.get("digital", 0)
+    result = {
+        "preset": args.preset,
+        "seconds": round(seconds, 1),
+        "rows": rows,
+        "contact_rows": contacts,
+        "rows_per_second": round(rows / seconds),
+        "peak_rss_mb": round(rss.peak / 2**20),
+        "rows_by_source": counts,
+        "customers": cfg.generate.resolved_scale().customers,
+        "days": cfg.generate.resolved_scale().days,
+        "workdir": str(work),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"generate-{args.preset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| preset | rows | contact rows | seconds | rows/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| {args.preset} | {rows:,} | {contacts:,} | {result['seconds']} | {result['rows_per_second']:,} | {result['peak_rss_mb']:,} |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

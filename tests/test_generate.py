@@ -1,0 +1,232 @@
+"""jobs.generate on the tiny preset: planted properties checked from the landing files.
+
+Expected values come from the configuration (conf/base.yaml `generate:`), never from the
+code under test. The job runs once per module (plus once more for determinism).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from contactlake.config import load_config
+from jobs import generate
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the tiny preset takes ~1-2 min on 2 cores (Spark codegen)
+
+
+def _overrides(root: Path) -> list[str]:
+    return [
+        f"lake.root={root / 'lake'}",
+        f"landing.root={root / 'landing'}",
+        f"truth.root={root / 'truth'}",
+        f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}",
+        f"mlflow.artifact_location={root / 'mlruns'}",
+    ]
+
+
+def _args(overrides: list[str]) -> list[str]:
+    args = ["--env", "test", "--conf-dir", str(REPO / "conf"), "--set", "generate.preset=tiny"]
+    for o in overrides:
+        args += ["--set", o]
+    return args
+
+
+@pytest.fixture(scope="module")
+def generated(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    overrides = _overrides(root)
+    assert generate.main(_args(overrides), spark=spark) == 0
+    cfg = load_config("test", overrides + ["generate.preset=tiny"], REPO / "conf")
+    return root, cfg
+
+
+def _read_csv(folder: Path) -> list[dict]:
+    rows = []
+    for f in sorted(folder.glob("*/*.csv")):
+        with f.open(encoding="utf-8", errors="replace", newline="") as fh:
+            rows.extend(csv.DictReader(fh))
+    return rows
+
+
+def _read_jsonl(folder: Path) -> tuple[list[dict], int]:
+    rows, broken = [], 0
+    for f in sorted(folder.glob("*/*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            try:
+                rows.append(json.loads(line.decode("utf-8", errors="replace")))
+            except json.JSONDecodeError:
+                broken += 1
+    return rows, broken
+
+
+def _truth(spark, root: Path, name: str):
+    return spark.read.parquet(str(root / "truth" / name))
+
+
+def _contact_owner(spark, root: Path) -> dict[str, str]:
+    return {
+        r.contact_id: r.customer_id
+        for r in _truth(spark, root, "contacts").select("contact_id", "customer_id").collect()
+    }
+
+
+def test_call_concentration(spark, generated):
+    root, cfg = generated
+    owner = _contact_owner(spark, root)
+    calls = [
+        r
+        for r in _read_csv(root / "landing" / "voice")
+        if r["source_system"] == "CTI-A" and r["call_id"]
+    ]
+    per_customer = Counter(owner[r["call_id"]] for r in calls)
+    counts = sorted(per_customer.values(), reverse=True)
+    top = math.ceil(cfg.generate.concentration.top_share * len(counts))
+    share = sum(counts[:top]) / sum(counts)
+    target = cfg.generate.concentration.call_share
+    assert abs(share - target) <= 0.06, share
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text[:19].replace("T", " "))
+
+
+def test_repeat_share_within_window(spark, generated):
+    root, cfg = generated
+    owner = _contact_owner(spark, root)
+    events = defaultdict(list)
+    for r in _read_csv(root / "landing" / "voice"):
+        if r["source_system"] == "CTI-A" and r["call_id"]:
+            ts = r["ivr_entry_ts"] or r["answer_ts"]
+            events[owner[r["call_id"]]].append(_ts(ts))
+    sessions, _ = _read_jsonl(root / "landing" / "digital")
+    for s in sessions:
+        if s.get("session_id"):
+            events[owner[s["session_id"]]].append(_ts(s["start_ts"]))
+    window = timedelta(days=cfg.generate.repeat_window_days)
+    total = repeats = 0
+    for times in events.values():
+        times.sort()
+        for a, b in zip([None] + times[:-1], times, strict=True):
+            total += 1
+            repeats += a is not None and b - a <= window
+    share = repeats / total
+    assert 0.20 <= share <= 0.35, share
+    assert abs(share - cfg.generate.repeat_share) <= 0.05, share
+
+
+def test_persona_mix_matches_weights(spark, generated):
+    root, cfg = generated
+    landed = {r["customer_id"] for r in _read_csv(root / "landing" / "crm")}
+    personas = {r.customer_id: r.persona for r in _truth(spark, root, "customers").collect()}
+    assert landed == set(personas)  # truth joins back to landing, one to one
+    mix = Counter(personas.values())
+    weights = cfg.generate.weights()
+    from contactlake.generate.catalog import PERSONA_NAMES
+
+    assert 5 <= len(PERSONA_NAMES) <= 8
+    for name, w in zip(PERSONA_NAMES, weights, strict=True):
+        assert abs(mix[name] / len(personas) - w) <= 0.03, (name, mix[name] / len(personas), w)
+
+
+def test_defects_rate_and_evidence(spark, generated):
+    root, cfg = generated
+    defects = _truth(spark, root, "defects").toPandas()
+    rate = cfg.generate.defect_rate
+    land = root / "landing"
+    sizes = {
+        "crm": len(_read_csv(land / "crm")),
+        "voice": len(_read_csv(land / "voice")),
+    }
+    ivr_rows, ivr_broken = _read_jsonl(land / "ivr")
+    dig_rows, dig_broken = _read_jsonl(land / "digital")
+    sizes["ivr"] = len(ivr_rows) + ivr_broken
+    sizes["digital"] = len(dig_rows) + dig_broken
+    by = defects.groupby("source").size().to_dict()
+    for source, n in sizes.items():
+        observed = by.get(source, 0) / n
+        sd = math.sqrt(rate * (1 - rate) / n)
+        assert abs(observed - rate) <= 4 * sd + 0.002, (source, observed)
+    kinds = defects.groupby(["source", "kind"]).size().to_dict()
+    assert ivr_broken == kinds.get(("ivr", "broken_json"), 0) > 0
+    assert dig_broken == kinds.get(("digital", "broken_json"), 0) > 0
+    voice = _read_csv(land / "voice")
+    assert sum(r["source_system"] == "CTI-B" for r in voice) == kinds[("voice", "duplicate")] > 0
+    # invalid UTF-8 bytes really are in the CRM file
+    raw = b"".join(f.read_bytes() for f in sorted((land / "crm").glob("*/*.csv")))
+    bad_lines = sum(1 for line in raw.splitlines() if not _utf8(line))
+    assert bad_lines == kinds.get(("crm", "invalid_utf8"), 0) > 0
+    # every defect names an existing file; late records sit in a later folder than their event
+    for f in defects["file"].unique():
+        assert (land / f).is_file(), f
+    # schema drift: later voice files carry one more column
+    headers = {
+        f.parent.name: f.open(encoding="utf-8").readline().strip()
+        for f in (land / "voice").glob("*/*.csv")
+    }
+    assert len(set(headers.values())) == 2
+    assert cfg.generate.schema_drift.column in headers[max(headers)]
+
+
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_truth_joins_back_and_churn_stops_contacts(spark, generated):
+    root, _ = generated
+    from pyspark.sql import functions as F
+
+    contacts = _truth(spark, root, "contacts")
+    customers = _truth(spark, root, "customers")
+    voice_ids = {
+        r["call_id"]
+        for r in _read_csv(root / "landing" / "voice")
+        if r["source_system"] == "CTI-A" and r["call_id"]
+    }
+    truth_voice = {
+        r.contact_id for r in contacts.where("channel = 'voice'").select("contact_id").collect()
+    }
+    assert voice_ids <= truth_voice and len(voice_ids) >= 0.97 * len(truth_voice)
+    after = (
+        contacts.join(customers, "customer_id")
+        .where(F.to_date("ts") >= F.col("churn_date"))
+        .count()
+    )
+    assert after == 0
+    churned = customers.where("churn_date is not null").count()
+    assert 0 < churned < customers.count() / 2
+    ident = _truth(spark, root, "identity")
+    assert ident.where("is_hub").select("id_value").distinct().count() >= 3
+    hub_users = ident.where("is_hub").groupBy("id_value").count().agg(F.min("count")).first()[0]
+    assert hub_users > 1  # a hub is shared by many customers
+
+
+def _checksums(landing: Path) -> dict[str, str]:
+    return {
+        str(f.relative_to(landing)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(landing.rglob("*"))
+        if f.is_file()
+    }
+
+
+def test_deterministic_and_rerun_replaces(spark, generated, test_overrides, tmp_path):
+    root, _ = generated
+    assert generate.main(_args(test_overrides), spark=spark) == 0
+    first, second = _checksums(root / "landing"), _checksums(tmp_path / "landing")
+    assert first == second
+    assert all(name.endswith(("-00000.csv", "-00000.jsonl")) for name in first)
+    # a re-run into the same place replaces, never duplicates
+    assert generate.main(_args(test_overrides), spark=spark) == 0
+    assert _checksums(tmp_path / "landing") == second
