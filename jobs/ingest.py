@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
@@ -84,8 +84,9 @@ def _check_layout(spec: SourceSpec, columns: list[str], known: list[str]) -> str
 
 def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[str]:
     """Ingest the run date's new files of one source; returns the stopped files' messages."""
-    day = ctx.run_date.isoformat()
-    files = landing.files(spec.name, day)
+    first_day = ctx.run_date - timedelta(days=ctx.cfg.ingest.lookback_days)
+    files = landing.files(spec.name, first_day, ctx.run_date)
+    day = f"{first_day}..{ctx.run_date}"
     seen = _registered(ctx, spec.name)
     stopped = [
         f"{f.path}: changed since it was ingested (sha256 {seen[f.path][:12]}... -> {f.checksum[:12]}...)"
@@ -157,12 +158,12 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
 
     try:
         with ctx.stage(f"{spec.name}: write bronze and quarantine") as info:
-            bronze = bronze_rows(parsed, columns, batch_id, ingested_at, day)
+            bronze = bronze_rows(parsed, columns, batch_id, ingested_at)
             ctx.check_quality(bronze, table)
             written = ctx.lake.write(
                 bronze, table, partition_by=["_landing_date"], evolve_schema=True, app_id=app_id
             )
-            rejected = quarantine_rows(parsed, "ingest", batch_id, ingested_at, day)
+            rejected = quarantine_rows(parsed, "ingest", batch_id, ingested_at)
             ctx.lake.write(
                 rejected.select(*QUARANTINE_SCHEMA.fieldNames()),
                 f"quarantine/{spec.name}",
@@ -184,7 +185,7 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
         [
             {
                 "source": spec.name,
-                "landing_date": ctx.run_date,
+                "landing_date": f.landing_date,
                 "path": f.path,
                 "size": f.size,
                 "checksum": f.checksum,

@@ -132,8 +132,9 @@ def test_json_lines_and_reject_drift(spark, tmp_path, job_argv, conf_dir, caplog
     assert run_ingest(spark, job_argv, conf_dir) == 1  # "n" is new and chats rejects drift
     assert "part-00000.jsonl: new columns ['n'] (drift policy: reject)" in caplog.text
 
-    land(tmp_path, "chats", "part-00000.jsonl", CHATS.replace(b', "n": 1', b""), day="2026-01-06")
-    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 0
+    # a stopped file was never registered: the source may re-deliver it fixed, same name
+    land(tmp_path, "chats", "part-00000.jsonl", CHATS.replace(b', "n": 1', b""))
+    assert run_ingest(spark, job_argv, conf_dir) == 0
     lake = Lake(str(tmp_path / "lake"), spark)
     bronze = lake.read("bronze/chats").orderBy("_line").collect()
     assert [(r.session_id, r.channel, r.tags, r._line) for r in bronze] == [
@@ -183,3 +184,22 @@ def test_filter_is_lazy_friendly(spark):
         "x": "a",
         "y": "b",
     }
+
+
+def test_lookback_picks_up_late_files_in_earlier_folders(spark, tmp_path, job_argv, conf_dir):
+    land(tmp_path, "calls", "a.csv", b"call_id,ani,note,secs\nc1,1,x,1\n", day="2026-01-01")
+    land(
+        tmp_path, "calls", "a.csv", b"call_id,ani,note,secs\nc2,2,y,2\n", day="2025-12-01"
+    )  # too old
+    land(
+        tmp_path, "calls", "a.csv", b"call_id,ani,note,secs\nc3,3,z,3\n", day="2026-01-09"
+    )  # future
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-05") == 0  # lookback 7 days
+    lake = Lake(str(tmp_path / "lake"), spark)
+    rows = lake.read("bronze/calls").collect()
+    assert [(r.call_id, str(r._landing_date)) for r in rows] == [("c1", "2026-01-01")]
+    # the late file lands in an earlier folder; the next day's run still sees it
+    land(tmp_path, "calls", "b.csv", b"call_id,ani,note,secs\nc4,4,w,4\n", day="2026-01-02")
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 0
+    got = sorted((r.call_id, str(r._landing_date)) for r in lake.read("bronze/calls").collect())
+    assert got == [("c1", "2026-01-01"), ("c4", "2026-01-02")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,6 +75,7 @@ class MlflowConfig(_Section):
 
 class PipelineConfig(_Section):
     jobs: list[str] = Field(min_length=1)
+    default_run_date: date | None  # used when --run-date is not given; null means today (UTC)
 
     @field_validator("jobs")
     @classmethod
@@ -87,6 +89,8 @@ class PipelineConfig(_Section):
 class IngestConfig(_Section):
     # Sources to ingest (names of conf/sources/*.yaml); empty means all of them.
     sources: list[str]
+    # Date folders from run date - lookback_days to the run date are scanned for new files.
+    lookback_days: int = Field(ge=0)
 
 
 class QualityConfig(_Section):

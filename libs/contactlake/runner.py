@@ -78,7 +78,7 @@ def parse_args(job: str, argv: list[str] | None, extra: Callable | None = None):
         "--run-date",
         type=date.fromisoformat,
         default=None,
-        help="business date to process, YYYY-MM-DD (default: today, UTC)",
+        help="business date to process, YYYY-MM-DD (default: pipeline.default_run_date, else today UTC)",
     )
     parser.add_argument(
         "--set",
@@ -222,7 +222,7 @@ def run_job(
         log.error("FAILED %s: %s", job, exc)
         return 2
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    run_date = args.run_date or datetime.now(UTC).date()
+    run_date = args.run_date or cfg.pipeline.default_run_date or datetime.now(UTC).date()
     session = spark or build_session(cfg.spark)
     ctx = JobContext(
         job=job,

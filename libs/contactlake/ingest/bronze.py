@@ -47,16 +47,17 @@ INGESTED_FILES_SCHEMA = StructType(
 )
 
 
-def _meta(batch_id: str, ingested_at: Column, landing_date: str) -> list[Column]:
+def _meta(batch_id: str, ingested_at: Column) -> list[Column]:
+    # _file is "<source>/<YYYY-MM-DD>/<name>": the landing date is its folder
     return [
         F.lit(batch_id).alias("_batch_id"),
         ingested_at.alias("_ingested_at"),
-        F.lit(landing_date).cast("date").alias("_landing_date"),
+        F.to_date(F.element_at(F.split("_file", "/"), 2)).alias("_landing_date"),
     ]
 
 
 def bronze_rows(
-    parsed: DataFrame, columns: list[str], batch_id: str, ingested_at: Column, landing_date: str
+    parsed: DataFrame, columns: list[str], batch_id: str, ingested_at: Column
 ) -> DataFrame:
     """Rows that parsed, as landed (strings) plus ingest metadata.
 
@@ -71,13 +72,11 @@ def bronze_rows(
         "_file",
         "_line",
         F.col("value").alias("_raw"),
-        *_meta(batch_id, ingested_at, landing_date),
+        *_meta(batch_id, ingested_at),
     )
 
 
-def quarantine_rows(
-    parsed: DataFrame, stage: str, batch_id: str, ingested_at: Column, landing_date: str
-) -> DataFrame:
+def quarantine_rows(parsed: DataFrame, stage: str, batch_id: str, ingested_at: Column) -> DataFrame:
     """Rows that did not parse, with the raw payload (text and original bytes) and reason.
 
     Args:
@@ -94,7 +93,7 @@ def quarantine_rows(
         F.col(REASON).alias("reason_code"),
         F.col(DETAIL).alias("reason_detail"),
         F.lit(stage).alias("stage"),
-        *_meta(batch_id, ingested_at, landing_date),
+        *_meta(batch_id, ingested_at),
     )
 
 

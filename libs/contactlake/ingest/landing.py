@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import date
 
 import pyarrow.fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -23,6 +24,7 @@ class LandedFile:
     path: str
     size: int
     checksum: str
+    landing_date: date
 
 
 class Landing:
@@ -40,21 +42,24 @@ class Landing:
     def spark_path(self, rel: str) -> str:
         return f"file://{self.full_path(rel)}" if self.is_local else f"{self.root}/{rel}"
 
-    def files(self, source: str, day: str) -> list[LandedFile]:
-        """Data files of one source and date, sorted, with their sha256 (hidden files and
-        Spark/Hadoop markers skipped)."""
-        selector = pafs.FileSelector(f"{self.base}/{source}/{day}", allow_not_found=True)
+    def files(self, source: str, first_day: date, last_day: date) -> list[LandedFile]:
+        """Data files of one source in the date folders from ``first_day`` to ``last_day``,
+        sorted, with their sha256 (hidden files and Spark/Hadoop markers skipped)."""
         found = []
-        for info in self.fs.get_file_info(selector):
-            name = info.base_name
-            if (
-                info.type != pafs.FileType.File
-                or name.startswith(("_", "."))
-                or name.endswith(".crc")
-            ):
+        source_dir = pafs.FileSelector(f"{self.base}/{source}", allow_not_found=True)
+        for folder in self.fs.get_file_info(source_dir):
+            try:
+                day = date.fromisoformat(folder.base_name)
+            except ValueError:
+                continue  # not a date folder
+            if folder.type != pafs.FileType.Directory or not first_day <= day <= last_day:
                 continue
-            rel = info.path[len(self.base) + 1 :]
-            found.append(LandedFile(rel, info.size, self.checksum(rel)))
+            for info in self.fs.get_file_info(pafs.FileSelector(folder.path)):
+                name = info.base_name
+                if info.type != pafs.FileType.File or name.startswith(("_", ".")):
+                    continue
+                rel = info.path[len(self.base) + 1 :]
+                found.append(LandedFile(rel, info.size, self.checksum(rel), day))
         return sorted(found, key=lambda f: f.path)
 
     def checksum(self, rel: str) -> str:
