@@ -93,6 +93,13 @@ class IngestConfig(_Section):
     lookback_days: int = Field(ge=0)
 
 
+class UnifyConfig(_Section):
+    phone_region: str = Field(pattern=r"^[A-Z]{2}$")  # country of numbers without a prefix
+    max_duration_s: int = Field(gt=0)  # longer contacts are quarantined as ABSURD_DURATION
+    duplicate_tolerance_s: int = Field(ge=0)  # same call from two systems: starts this close
+    hub_max_customers: int = Field(gt=0)  # an identifier of more customers is a hub
+
+
 class QualityConfig(_Section):
     docs_dir: StoragePath  # Great Expectations project and Data Docs site
 
@@ -109,6 +116,7 @@ class Config(_Section):
     generate: GenerateConfig
     ingest: IngestConfig
     quality: QualityConfig
+    unify: UnifyConfig
 
 
 def default_conf_dir() -> Path:

@@ -1,0 +1,328 @@
+"""Bronze -> silver: contacts of every channel, identity, customers (SCD2), quarantine.
+
+    python -m jobs.unify --env local --run-date 2026-01-31
+
+Processes the bronze batches not unified yet (ops/unified_batches). Identity is resolved
+over every identifier in bronze, keeping customer keys from the previous identity_map;
+contacts are rebuilt for the contact dates the new batches touch (late records land in
+their own date) and replace those partitions; customers keep their history (SCD2).
+Every bronze row of a new batch is accounted for: silver, quarantine, a merged duplicate,
+or an IVR session merged into its call; a mismatch fails the job before anything is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
+
+from contactlake.cleaning import normalise_phones
+from contactlake.identity import assign_keys, connected_components, find_hubs, node
+from contactlake.ingest.bronze import QUARANTINE_SCHEMA
+from contactlake.ingest.sources import load_sources
+from contactlake.runner import JobContext, run_job
+from contactlake.unify import (
+    CONTACT_COLUMNS,
+    all_nodes,
+    attach_ivr,
+    collapse_duplicates,
+    contact_keys,
+    crm_records,
+    digital_contacts,
+    identity_edges,
+    ivr_only_contacts,
+    ivr_sessions,
+    normalise_contact_phones,
+    scd2_customers,
+    voice_contacts,
+)
+
+JOB = "unify"
+SOURCES = ("crm", "voice", "ivr", "digital")
+REGISTRY = "ops/unified_batches"
+REGISTRY_SCHEMA = StructType(
+    [
+        StructField("source", StringType()),
+        StructField("batch_id", StringType()),
+        StructField("rows_bronze", LongType()),
+        StructField("rows_silver", LongType()),
+        StructField("rows_quarantined", LongType()),
+        StructField("rows_merged", LongType()),
+        StructField("run_date", DateType()),
+        StructField("unified_at", TimestampType()),
+    ]
+)
+EVENTS_SCHEMA = "event string, customer_key string, previous_key string, nodes long, run_date date"
+
+
+class UnifyError(RuntimeError):
+    pass
+
+
+def _new_batches(ctx: JobContext, bronze: dict[str, DataFrame]) -> dict[str, list[str]]:
+    done: set[tuple[str, str]] = set()
+    if ctx.lake.exists(REGISTRY):
+        done = {
+            (r.source, r.batch_id)
+            for r in ctx.lake.read(REGISTRY).select("source", "batch_id").collect()
+        }
+    return {
+        source: sorted(
+            r._batch_id
+            for r in df.select("_batch_id").distinct().collect()
+            if (source, r._batch_id) not in done
+        )
+        for source, df in bronze.items()
+    }
+
+
+def _quarantine(rows: DataFrame, batches: list[str]) -> DataFrame:
+    now = F.lit(datetime.now(UTC)).cast("timestamp")
+    return rows.where(F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)).select(
+        "_file",
+        "_line",
+        "_raw",
+        F.col("_raw").cast("binary").alias("_raw_bytes"),
+        F.col("_reason").alias("reason_code"),
+        F.lit(None).cast("string").alias("reason_detail"),
+        F.lit("unify").alias("stage"),
+        "_batch_id",
+        now.alias("_ingested_at"),
+        F.to_date(F.element_at(F.split("_file", "/"), 2)).alias("_landing_date"),
+    )
+
+
+def run(ctx: JobContext) -> None:
+    cfg = ctx.cfg.unify
+    specs = load_sources(ctx.cfg.conf_dir)
+    missing = [s for s in SOURCES if not ctx.lake.exists(f"bronze/{s}")]
+    if missing:
+        raise UnifyError(f"bronze tables missing for {missing}: run jobs.ingest first")
+    bronze = {s: ctx.lake.read(f"bronze/{s}") for s in SOURCES}
+    new = _new_batches(ctx, bronze)
+    if not any(new.values()):
+        ctx.log.info("no new bronze batches: silver is up to date")
+        return
+    tz = {s: specs[s].timezone for s in SOURCES}
+    region, today = cfg.phone_region, ctx.run_date
+
+    with ctx.stage("clean") as info:
+        crm = crm_records(bronze["crm"], tz["crm"], today)
+        crm = normalise_phones(crm, "primary_phone", "_p1", region)
+        crm = (
+            normalise_phones(crm, "secondary_phone", "_p2", region)
+            .withColumn("primary_phone", F.col("_p1"))
+            .withColumn("secondary_phone", F.col("_p2"))
+            .drop("_p1", "_p2")
+        )
+        voice = normalise_contact_phones(
+            voice_contacts(bronze["voice"], tz["voice"], today, cfg.max_duration_s), region
+        )
+        ivr = ivr_sessions(bronze["ivr"], tz["ivr"], today)
+        ivr = (
+            normalise_phones(ivr, "ani", "_e164", region)
+            .withColumn("ani", F.col("_e164"))
+            .drop("_e164")
+        )
+        digital = digital_contacts(bronze["digital"], tz["digital"], today, cfg.max_duration_s)
+        crm, voice, ivr, digital = (
+            d.persist(StorageLevel.MEMORY_AND_DISK) for d in (crm, voice, ivr, digital)
+        )
+        ok = F.col("_reason").isNull()
+        calls, merged_ivr = attach_ivr(voice.where(ok), ivr.where(ok))
+        merged_ivr = merged_ivr.persist(StorageLevel.MEMORY_AND_DISK)
+        contacts = (
+            calls.select(*CONTACT_COLUMNS, "_raw", "_batch_id")
+            .unionByName(
+                ivr_only_contacts(ivr.where(ok), merged_ivr).select(
+                    *CONTACT_COLUMNS, "_raw", "_batch_id"
+                )
+            )
+            .unionByName(digital.where(ok).select(*CONTACT_COLUMNS, "_raw", "_batch_id"))
+        )
+        contacts = collapse_duplicates(contacts, cfg.duplicate_tolerance_s).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        info["rows"] = contacts.count()
+
+    with ctx.stage("account for every bronze row") as info:
+
+        def tally(df, label):
+            return (
+                df.where(F.col("_batch_id").isin(new_all))
+                .groupBy("_batch_id")
+                .agg(F.count(F.lit(1)).alias("n"))
+                .withColumn("label", F.lit(label))
+            )
+
+        new_all = sorted({b for bs in new.values() for b in bs})
+        per_source = {}
+        for source, cleaned in (("crm", crm), ("voice", voice), ("ivr", ivr), ("digital", digital)):
+            bad = tally(cleaned.where(~ok), "quarantined")
+            if source == "crm":
+                good = tally(cleaned.where(ok), "silver")
+                merged = None
+            elif source == "ivr":
+                merged = tally(merged_ivr, "merged")
+                good = tally(
+                    contacts.where((F.col("source") == "ivr") & ~F.col("_duplicate")), "silver"
+                )
+                merged = merged.unionByName(
+                    tally(
+                        contacts.where((F.col("source") == "ivr") & F.col("_duplicate")), "merged"
+                    )
+                )
+            else:
+                good = tally(
+                    contacts.where((F.col("source") == source) & ~F.col("_duplicate")), "silver"
+                )
+                merged = tally(
+                    contacts.where((F.col("source") == source) & F.col("_duplicate")), "merged"
+                )
+            parts = (
+                bad.unionByName(good)
+                if merged is None
+                else bad.unionByName(good).unionByName(merged)
+            )
+            landed = tally(bronze[source], "bronze")
+            counts: dict[str, dict[str, int]] = {}
+            for r in parts.unionByName(landed).collect():
+                counts.setdefault(r._batch_id, {}).setdefault(r.label, 0)
+                counts[r._batch_id][r.label] += r.n
+            for batch, c in counts.items():
+                total = c.get("silver", 0) + c.get("quarantined", 0) + c.get("merged", 0)
+                if total != c.get("bronze", 0):
+                    raise UnifyError(
+                        f"{source} batch {batch}: {c.get('bronze', 0)} bronze rows but {total} accounted for {c}"
+                    )
+            per_source[source] = counts
+        info["rows"] = sum(c.get("bronze", 0) for s in per_source.values() for c in s.values())
+
+    with ctx.stage("identity") as info:
+        valid_contacts = contacts.where(~F.col("_duplicate"))
+        edges, links = identity_edges(crm.where(ok), valid_contacts, ivr.where(ok))
+        hubs = (
+            find_hubs(links, cfg.hub_max_customers).select("node").withColumn("is_hub", F.lit(True))
+        )
+        hub_names = {r.node for r in hubs.collect()}
+        usable = edges.where(
+            ~F.col("src").isin(list(hub_names)) & ~F.col("dst").isin(list(hub_names))
+        )
+        components = connected_components(usable)
+        nodes = (
+            all_nodes(valid_contacts, edges)
+            .unionByName(crm.where(ok).select(node("crm", "customer_id").alias("node")))
+            .distinct()
+        )
+        components = nodes.join(components, "node", "left").withColumn(
+            "component", F.coalesce("component", "node")
+        )
+        previous = (
+            ctx.lake.read("silver/identity_map")
+            .select("node", "customer_key")
+            .where("customer_key is not null")
+            if ctx.lake.exists("silver/identity_map")
+            else None
+        )
+        keyed, events = assign_keys(components, previous)
+        identity = (
+            keyed.join(hubs, "node", "left")
+            .select(
+                "node",
+                F.substring_index("node", ":", 1).alias("id_type"),
+                F.expr("substr(node, instr(node, ':') + 1)").alias("id_value"),
+                F.when(F.col("is_hub").isNull(), F.col("customer_key")).alias("customer_key"),
+                F.coalesce("is_hub", F.lit(False)).alias("is_hub"),
+            )
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        info["rows"] = identity.count()
+        ctx.log.info("identity: %d identifiers, %d hubs", info["rows"], len(hub_names))
+
+    with ctx.stage("silver contacts") as info:
+        touched = (
+            valid_contacts.where(F.col("_batch_id").isin(new_all)).select("contact_date").distinct()
+        )
+        dates = sorted(r.contact_date for r in touched.collect())
+        keyed_contacts = contact_keys(
+            valid_contacts.where(F.col("contact_date").isin(dates)), identity
+        )
+        out = keyed_contacts.select("customer_key", *CONTACT_COLUMNS).repartition("contact_date")
+        ctx.check_quality(out, "silver/contacts")
+        written = ctx.lake.write(
+            out,
+            "silver/contacts",
+            mode="overwrite",
+            partition_by=["contact_date"],
+            replace_where={"contact_date": [d.isoformat() for d in dates]},
+            app_id=ctx.app_id,
+        )
+        info["rows"] = written.rows_added
+        ctx.rows_out += written.rows_added
+
+    with ctx.stage("silver identity_map and customers") as info:
+        ctx.lake.write(identity, "silver/identity_map", mode="overwrite", app_id=ctx.app_id)
+        ctx.lake.write(
+            events.withColumn("run_date", F.lit(today)).selectExpr(
+                *[c.split()[0] for c in EVENTS_SCHEMA.split(", ")]
+            ),
+            "silver/identity_events",
+            app_id=ctx.app_id,
+        )
+        crm_keys = identity.where(F.col("id_type") == "crm").select(
+            F.col("id_value").alias("customer_id"), "customer_key"
+        )
+        history = ctx.lake.read("silver/customers") if ctx.lake.exists("silver/customers") else None
+        customers = scd2_customers(history, crm.where(ok), crm_keys)
+        ctx.check_quality(customers, "silver/customers")
+        info["rows"] = ctx.lake.write(
+            customers, "silver/customers", mode="overwrite", app_id=ctx.app_id
+        ).rows_added
+
+    with ctx.stage("quarantine") as info:
+        rejected = 0
+        for source, cleaned in (("crm", crm), ("voice", voice), ("ivr", ivr), ("digital", digital)):
+            if not new[source]:
+                continue
+            result = ctx.lake.write(
+                _quarantine(cleaned, new[source]).select(*QUARANTINE_SCHEMA.fieldNames()),
+                f"quarantine/{source}",
+                partition_by=["_landing_date"],
+                app_id=f"{ctx.app_id}/{source}",
+            )
+            rejected += result.rows_added
+        info["rows"] = rejected
+        ctx.rows_rejected += rejected
+
+    now = datetime.now(UTC)
+    rows = []
+    for source, counts in per_source.items():
+        for batch, c in counts.items():
+            rows.append(
+                {
+                    "source": source,
+                    "batch_id": batch,
+                    "rows_bronze": c.get("bronze", 0),
+                    "rows_silver": c.get("silver", 0),
+                    "rows_quarantined": c.get("quarantined", 0),
+                    "rows_merged": c.get("merged", 0),
+                    "run_date": today,
+                    "unified_at": now,
+                }
+            )
+            ctx.rows_in += c.get("bronze", 0)
+    ctx.lake.append_rows(REGISTRY, rows, REGISTRY_SCHEMA, app_id=ctx.app_id)
+    for df in (crm, voice, ivr, digital, merged_ivr, contacts, identity):
+        df.unpersist()
+
+
+def main(argv: list[str] | None = None, spark=None) -> int:
+    return run_job(JOB, run, argv, spark=spark)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
