@@ -128,9 +128,12 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
 
     with ctx.stage(f"{spec.name}: parse {len(accepted)} files") as info:
         parts = []
+        # CSV columns are positional: one parse per header layout. JSON and Parquet are
+        # read by name: one parse for all files.
         by_layout: dict[tuple, list[str]] = {}
         for f in accepted:
-            by_layout.setdefault(tuple(layouts[f.path]), []).append(f.path)
+            layout = tuple(layouts[f.path]) if spec.format == "csv" else tuple(columns)
+            by_layout.setdefault(layout, []).append(f.path)
         for layout, paths in by_layout.items():
             if spec.format == "parquet":
                 lines = landing.read_parquet_rows(ctx.spark, paths)

@@ -252,6 +252,8 @@ def run(ctx: JobContext) -> None:
             valid_contacts.where(F.col("contact_date").isin(dates)), identity
         )
         out = keyed_contacts.select("customer_key", *CONTACT_COLUMNS).repartition("contact_date")
+        # validated and written: computed once
+        out = out.persist(StorageLevel.MEMORY_AND_DISK)
         ctx.check_quality(out, "silver/contacts")
         written = ctx.lake.write(
             out,
@@ -261,6 +263,7 @@ def run(ctx: JobContext) -> None:
             replace_where={"contact_date": [d.isoformat() for d in dates]},
             app_id=ctx.app_id,
         )
+        out.unpersist()
         info["rows"] = written.rows_added
         ctx.rows_out += written.rows_added
 
@@ -278,10 +281,12 @@ def run(ctx: JobContext) -> None:
         )
         history = ctx.lake.read("silver/customers") if ctx.lake.exists("silver/customers") else None
         customers = scd2_customers(history, crm.where(ok), crm_keys)
+        customers = customers.persist(StorageLevel.MEMORY_AND_DISK)
         ctx.check_quality(customers, "silver/customers")
         info["rows"] = ctx.lake.write(
             customers, "silver/customers", mode="overwrite", app_id=ctx.app_id
         ).rows_added
+        customers.unpersist()
 
     with ctx.stage("quarantine") as info:
         rejected = 0
