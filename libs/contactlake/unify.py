@@ -41,6 +41,7 @@ CONTACT_COLUMNS = [
     "ivr_path",
     "message_count",
     "customer_phone",
+    "phone_raw",
     "account_id",
     "app_user_id",
     "wechat_unionid",
@@ -181,6 +182,7 @@ def voice_contacts(
         F.lit(None).cast("string").alias("ivr_path"),
         F.lit(None).cast("int").alias("message_count"),
         "customer_phone",
+        F.col("customer_phone").alias("phone_raw"),
         "account_id",
         *[
             F.lit(None).cast("string").alias(c)
@@ -269,6 +271,7 @@ def digital_contacts(
         F.lit(None).cast("string").alias("ivr_path"),
         F.expr("try_cast(message_count as int)").alias("message_count"),
         F.lit(None).cast("string").alias("customer_phone"),
+        F.lit(None).cast("string").alias("phone_raw"),
         _blank_to_null("account_id").alias("account_id"),
         _blank_to_null("app_user_id").alias("app_user_id"),
         _blank_to_null("wechat_unionid").alias("wechat_unionid"),
@@ -349,6 +352,7 @@ def ivr_only_contacts(sessions: DataFrame, merged: DataFrame) -> DataFrame:
         "ivr_path",
         F.lit(None).cast("int").alias("message_count"),
         F.col("ani").alias("customer_phone"),
+        F.lit(None).cast("string").alias("phone_raw"),
         "account_id",
         *[
             F.lit(None).cast("string").alias(c)
@@ -371,8 +375,15 @@ def collapse_duplicates(contacts: DataFrame, tolerance_s: int) -> DataFrame:
     Returns:
         ``contacts`` plus ``_duplicate`` (true for every copy but the richest of a group).
     """
+    # the raw number when it is not a valid phone: both systems report the same digits
     who = F.coalesce(
-        "customer_phone", "account_id", "app_user_id", "wechat_openid", "cookie_id", "contact_id"
+        "customer_phone",
+        "phone_raw",
+        "account_id",
+        "app_user_id",
+        "wechat_openid",
+        "cookie_id",
+        "contact_id",
     )
     group = ["source", "direction", "_who", "_agent"]
     ordered = Window.partitionBy(*group).orderBy("start_ts", "contact_id")
