@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYSPARK_PYTHON := $(abspath $(PY))
 
-.PHONY: setup check-java run test test-fast lint bench package mlflow-ui clean
+.PHONY: setup check-java run test test-fast test-e2e lint bench package mlflow-ui clean
 
 setup: check-java $(STAMP)
 
@@ -35,10 +35,13 @@ run: setup
 	$(PY) -m jobs.pipeline --env $(ENV) $(if $(RUN_DATE),--run-date $(RUN_DATE))
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: setup
+	$(PY) -m pytest -m e2e --timeout 3600 $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check libs jobs tests benchmarks

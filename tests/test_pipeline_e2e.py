@@ -12,7 +12,8 @@ from contactlake.evaluation import duplicate_removal, identity_items, pairwise_c
 from contactlake.lake import Lake
 from jobs import pipeline
 
-pytestmark = pytest.mark.slow
+# Minutes on 2 cores (generation, Great Expectations on Spark): run with `make test-e2e`.
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 START, DAYS, LATE = date(2025, 1, 1), 60, 3
 RUN_DATE = (START + timedelta(days=DAYS + LATE)).isoformat()
