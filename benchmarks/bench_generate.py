@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import re
 import tempfile
 import threading
 import time
@@ -47,6 +49,22 @@ class PeakRss:
         self._thread.join()
 
 
+class StageTimes(logging.Handler):
+    """Collects the job's ``stage <name> done in <s> s rows=<n>`` log lines."""
+
+    PATTERN = re.compile(r"stage (.+?) done in ([0-9.]+) s(?: rows=([0-9,]+))?")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.stages: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        m = self.PATTERN.search(record.getMessage())
+        if m:
+            rows = int(m.group(3).replace(",", "")) if m.group(3) else None
+            self.stages.append({"stage": m.group(1), "seconds": float(m.group(2)), "rows": rows})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.bench_generate")
     parser.add_argument("--preset", default="large", choices=["tiny", "demo", "large"])
@@ -68,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         f"truth.root={work / 'truth'}",
     ]
     cfg = load_config(args.env, overrides)
+    stages = StageTimes()
+    logging.getLogger("contactlake").addHandler(stages)
     with PeakRss() as rss:
         spark = build_session(cfg.spark)
         argv_job = ["--env", args.env]
@@ -98,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "customers": cfg.generate.resolved_scale().customers,
         "days": cfg.generate.resolved_scale().days,
         "workdir": str(work),
+        "stages": stages.stages,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"generate-{args.preset}.json").write_text(json.dumps(result, indent=2) + "\n")

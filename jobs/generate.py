@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
+from contactlake.generate import business as bz
 from contactlake.generate import contacts as ct
 from contactlake.generate import customers as cu
 from contactlake.generate import defects as dq
@@ -24,15 +25,41 @@ from contactlake.generate.params import resolve
 from contactlake.runner import JobContext, run_job
 
 JOB = "generate"
-SOURCES = ("crm", "voice", "ivr", "digital")
-TRUTH = ("customers", "churn", "identity", "contacts", "defects", "params.json")
+SOURCES = (
+    "crm",
+    "voice",
+    "ivr",
+    "digital",
+    "billing",
+    "campaign",
+    "surveys",
+    "complaints",
+    "sms",
+    "clickstream",
+)
+TRUTH = (
+    "customers",
+    "churn",
+    "identity",
+    "contacts",
+    "defects",
+    "subscriptions",
+    "uplift",
+    "surveys",
+    "complaints",
+    "params.json",
+)
 
 
-def _write_source(ctx: JobContext, name: str, df, p, root: str, ext: str, headers=None) -> int:
+def _write_source(
+    ctx: JobContext, name: str, df, p, root: str, ext: str, headers=None, header=None
+) -> int:
     df = df.persist(StorageLevel.DISK_ONLY)
     try:
         with ctx.stage(f"landing {name}") as info:
-            writers.write_lines(df, root, name, p.partitions, ext=ext, headers=headers)
+            writers.write_lines(
+                df, root, name, p.partitions, ext=ext, headers=headers, header=header
+            )
             info["rows"] = written = df.count()
         with ctx.stage(f"truth defects {name}") as info:
             bad = dq.defect_truth(df, name, F.col("file"), F.col("record_id"))
@@ -43,7 +70,27 @@ def _write_source(ctx: JobContext, name: str, df, p, root: str, ext: str, header
         df.unpersist()
 
 
+# Generated methods above 8 KB are never JIT-compiled by HotSpot and run interpreted,
+# many times slower; above this limit Spark falls back from whole-stage codegen to
+# per-operator code whose expressions are split into small methods.
+CODEGEN_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
+
+
 def run(ctx: JobContext) -> None:
+    saved = {k: ctx.spark.conf.get(k, None) for k in CODEGEN_CONF}
+    for k, v in CODEGEN_CONF.items():
+        ctx.spark.conf.set(k, v)
+    try:
+        _run(ctx)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                ctx.spark.conf.unset(k)
+            else:
+                ctx.spark.conf.set(k, v)
+
+
+def _run(ctx: JobContext) -> None:
     g = ctx.cfg.generate
     landing, truth = ctx.cfg.landing.root, ctx.cfg.truth.root
     with ctx.stage("calibrate") as info:
@@ -69,7 +116,8 @@ def run(ctx: JobContext) -> None:
         with ctx.stage("truth churn") as info:
             writers.write_truth(cu.churn_truth(state, p), truth, "churn", p.partitions)
             info["rows"] = spark.read.parquet(f"{truth}/churn").count()
-        crm = cu.crm(state, p)
+        # identity truth and the CRM file both read the CRM rows: compute them once
+        crm = cu.crm(state, p).persist(StorageLevel.DISK_ONLY)
         with ctx.stage("truth identity") as info:
             writers.write_truth(cu.identity_truth(crm), truth, "identity", p.partitions)
             info["rows"] = spark.read.parquet(f"{truth}/identity").count()
@@ -89,6 +137,36 @@ def run(ctx: JobContext) -> None:
             writers.write_truth(ct.contacts_truth(state, p), truth, "contacts", p.partitions)
             contacts = spark.read.parquet(f"{truth}/contacts")
             info["rows"] = contacts.count()
+        with ctx.stage("truth subscriptions") as info:
+            crm.unpersist()
+            subs = bz.subscriptions(state, p).persist(StorageLevel.MEMORY_AND_DISK)
+            writers.write_truth(
+                bz.subscriptions_truth(subs, p), truth, "subscriptions", p.partitions
+            )
+            info["rows"] = spark.read.parquet(f"{truth}/subscriptions").count()
+        rows += _write_source(
+            ctx,
+            "billing",
+            bz.billing(subs, p),
+            p,
+            landing,
+            "csv",
+            header=",".join(bz.BILLING_COLUMNS),
+        )
+        with ctx.stage("truth uplift") as info:
+            targets = bz.campaign_targets(state, p)
+            writers.write_truth(bz.uplift_truth(targets), truth, "uplift", p.partitions)
+            info["rows"] = spark.read.parquet(f"{truth}/uplift").count()
+        rows += _write_source(
+            ctx,
+            "campaign",
+            bz.campaign(targets, p),
+            p,
+            landing,
+            "csv",
+            header=",".join(bz.CAMPAIGN_COLUMNS),
+        )
+        subs.unpersist()
     finally:
         state.unpersist()
     late = p.cfg.late_max_days
@@ -97,6 +175,30 @@ def run(ctx: JobContext) -> None:
     )
     rows += _write_source(ctx, "ivr", ct.ivr(contacts, p), p, landing, "jsonl")
     rows += _write_source(ctx, "digital", ct.digital(contacts, p), p, landing, "jsonl")
+    with ctx.stage("truth surveys") as info:
+        writers.write_truth(bz.surveys(contacts, p).drop("_day"), truth, "surveys", p.partitions)
+        surveys = spark.read.parquet(f"{truth}/surveys")
+        info["rows"] = surveys.count()
+    sv = surveys.withColumn("_day", F.floor(F.col("t") / model.DAY_S).cast("int"))
+    rows += _write_source(
+        ctx,
+        "surveys",
+        bz.survey_lines(sv, p),
+        p,
+        landing,
+        "csv",
+        header=",".join(bz.SURVEY_COLUMNS),
+    )
+    with ctx.stage("truth complaints") as info:
+        tickets = bz.complaints(contacts, p).persist(StorageLevel.DISK_ONLY)
+        writers.write_truth(bz.complaints_truth(tickets), truth, "complaints", p.partitions)
+        info["rows"] = tickets.count()
+    rows += _write_source(ctx, "complaints", bz.complaint_lines(tickets, p), p, landing, "jsonl")
+    tickets.unpersist()
+    rows += _write_source(
+        ctx, "sms", bz.sms(contacts, p), p, landing, "csv", header=",".join(bz.SMS_COLUMNS)
+    )
+    rows += _write_source(ctx, "clickstream", bz.clickstream(contacts, p), p, landing, "jsonl")
     params = {
         "seed": p.seed,
         "customers": p.customers,

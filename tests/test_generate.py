@@ -1,7 +1,9 @@
 """jobs.generate on the tiny preset: planted properties checked from the landing files.
 
+Sources: crm, voice, ivr, digital, billing, campaign, surveys, complaints, sms, clickstream.
+
 Expected values come from the configuration (conf/base.yaml `generate:`), never from the
-code under test. The job runs once per module (plus once more for determinism).
+code under test. The job runs once per module, plus once more for determinism.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from contactlake.config import load_config
 from jobs import generate
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow  # the tiny preset takes ~1-2 min on 2 cores (Spark codegen)
+pytestmark = pytest.mark.slow  # the tiny preset takes ~2 min on 2 cores (Spark planning)
 
 
 def _overrides(root: Path) -> list[str]:
@@ -150,6 +152,12 @@ def test_defects_rate_and_evidence(spark, generated):
     dig_rows, dig_broken = _read_jsonl(land / "digital")
     sizes["ivr"] = len(ivr_rows) + ivr_broken
     sizes["digital"] = len(dig_rows) + dig_broken
+    for source in ("billing", "campaign", "surveys", "sms"):
+        sizes[source] = len(_read_csv(land / source))
+    for source in ("complaints", "clickstream"):
+        good, broken = _read_jsonl(land / source)
+        sizes[source] = len(good) + broken
+    cmp_broken = _read_jsonl(land / "complaints")[1]
     by = defects.groupby("source").size().to_dict()
     for source, n in sizes.items():
         observed = by.get(source, 0) / n
@@ -157,6 +165,7 @@ def test_defects_rate_and_evidence(spark, generated):
         assert abs(observed - rate) <= 4 * sd + 0.002, (source, observed)
     kinds = defects.groupby(["source", "kind"]).size().to_dict()
     assert ivr_broken == kinds.get(("ivr", "broken_json"), 0) > 0
+    assert cmp_broken == kinds.get(("complaints", "broken_json"), 0)
     assert dig_broken == kinds.get(("digital", "broken_json"), 0) > 0
     voice = _read_csv(land / "voice")
     assert sum(r["source_system"] == "CTI-B" for r in voice) == kinds[("voice", "duplicate")] > 0
@@ -221,12 +230,138 @@ def _checksums(landing: Path) -> dict[str, str]:
     }
 
 
-def test_deterministic_and_rerun_replaces(spark, generated, test_overrides, tmp_path):
+def test_deterministic_and_rerun_replaces(spark, generated):
+    # a second run into the same place gives byte-identical files and replaces the first
+    # (one extra run checks both: leftovers or duplicates would change the checksums)
     root, _ = generated
-    assert generate.main(_args(test_overrides), spark=spark) == 0
-    first, second = _checksums(root / "landing"), _checksums(tmp_path / "landing")
-    assert first == second
+    first = _checksums(root / "landing")
     assert all(name.endswith(("-00000.csv", "-00000.jsonl")) for name in first)
-    # a re-run into the same place replaces, never duplicates
-    assert generate.main(_args(test_overrides), spark=spark) == 0
-    assert _checksums(tmp_path / "landing") == second
+    assert generate.main(_args(_overrides(root)), spark=spark) == 0
+    assert _checksums(root / "landing") == first
+
+
+def _campaign_expected_uplift(cfg) -> float:
+    """Mean planted uplift from the catalog and configured persona weights."""
+    from contactlake.generate.catalog import OFFERS, PERSONAS
+
+    persona_mean = sum(w * x.uplift for w, x in zip(cfg.generate.weights(), PERSONAS, strict=True))
+    n = cfg.generate.campaigns.count
+    return persona_mean * sum(OFFERS[c % len(OFFERS)][3] for c in range(n)) / n
+
+
+def test_campaign_groups_and_uplift(spark, generated):
+    root, cfg = generated
+    cc = cfg.generate.campaigns
+    rows = [r for r in _read_csv(root / "landing" / "campaign") if r["customer_id"]]
+    assert {r["group"] for r in rows} == {"treatment", "control"}
+    outcome = {}
+    for r in rows:
+        outcome[(r["campaign_id"], r["customer_id"])] = (r["group"], r["responded"] == "1")
+        if r["group"] == "treatment":
+            assert 1 <= int(r["attempt_no"]) <= cc.max_attempts and r["attempt_ts"]
+        else:
+            assert r["result"] == "holdout" and not r["attempt_ts"]
+    assert len({c for c, _ in outcome}) == cc.count
+    n_customers = cfg.generate.resolved_scale().customers
+    per_campaign = len(outcome) / cc.count / n_customers
+    assert 0.8 * cc.eligible_share <= per_campaign <= cc.eligible_share + 0.02, per_campaign
+    treated = [resp for grp, resp in outcome.values() if grp == "treatment"]
+    control = [resp for grp, resp in outcome.values() if grp == "control"]
+    share = len(treated) / len(outcome)
+    sd = math.sqrt(cc.treatment_share * (1 - cc.treatment_share) / len(outcome))
+    assert abs(share - cc.treatment_share) <= 4 * sd, share
+    observed = sum(treated) / len(treated) - sum(control) / len(control)
+    expected = _campaign_expected_uplift(cfg)
+    se = math.sqrt(0.25 / len(treated) + 0.25 / len(control))
+    assert abs(observed - expected) <= 4 * se, (observed, expected)
+    truth = _truth(spark, root, "uplift").toPandas()
+    assert len(truth) >= len(outcome)  # truth also lists rows whose id a defect blanked
+    assert (truth.p_response_treatment - truth.p_response_control - truth.uplift).abs().max() < 1e-9
+    assert abs(truth.uplift.mean() - expected) <= 0.25 * expected
+
+
+def test_surveys_rate_and_scores(spark, generated):
+    root, cfg = generated
+    contacts = {
+        r.contact_id: r
+        for r in _truth(spark, root, "contacts")
+        .select("contact_id", "resolved", "wait_s")
+        .collect()
+    }
+    rows = [r for r in _read_csv(root / "landing" / "surveys") if r["survey_id"]]
+    rate = cfg.generate.survey_rate
+    observed = len(rows) / len(contacts)
+    sd = math.sqrt(rate * (1 - rate) / len(contacts))
+    assert abs(observed - rate) <= 4 * sd + 0.005, observed
+    assert all(r["contact_id"] in contacts for r in rows)
+    valid = [r for r in rows if 0 <= int(r["nps"]) <= 10]
+    assert len(valid) >= 0.97 * len(rows)
+    assert all(1 <= int(r["csat"]) <= 5 for r in valid)
+    good = [int(r["nps"]) for r in valid if contacts[r["contact_id"]].resolved]
+    bad = [int(r["nps"]) for r in valid if not contacts[r["contact_id"]].resolved]
+    assert sum(good) / len(good) - sum(bad) / len(bad) >= 1.5
+
+
+def test_complaints_follow_bad_experiences(spark, generated):
+    root, cfg = generated
+    tickets, _ = _read_jsonl(root / "landing" / "complaints")
+    contacts = _truth(spark, root, "contacts").select("contact_id", "complaint", "gave_up")
+    flagged = {r.contact_id for r in contacts.where("complaint").collect()}
+    linked = [t for t in tickets if t.get("contact_id")]
+    assert linked and all(t["contact_id"] in flagged for t in linked)
+    # every flagged contact has its ticket, except tickets lost to defects or past the range
+    assert len({t["contact_id"] for t in linked}) >= 0.9 * len(flagged)
+    assert any(not t.get("contact_id") for t in tickets)  # regulator/letter tickets
+    for t in tickets:
+        assert 1 <= t["severity"] <= 4 and t["region"] and t["brand"]
+
+
+def test_billing_follows_subscriptions_and_churn(spark, generated):
+    root, cfg = generated
+    rows = _read_csv(root / "landing" / "billing")
+    churn = {
+        r.customer_id: r.churn_date.isoformat()
+        for r in _truth(spark, root, "customers").where("churn_date is not null").collect()
+    }
+    end = cfg.generate.start_date + timedelta(days=cfg.generate.resolved_scale().days)
+    cancels = {r["customer_id"]: r["end_date"] for r in rows if r["record_type"] == "cancellation"}
+    in_range = {c: d for c, d in churn.items() if d < end.isoformat()}
+    assert cancels and all(cancels[c] == d for c, d in cancels.items() if c in churn)
+    assert len(set(cancels) & set(in_range)) >= 0.97 * len(in_range)
+    late_bills = [
+        r
+        for r in rows
+        if r["record_type"] == "bill"
+        and r["customer_id"] in churn
+        and r["bill_month"] >= churn[r["customer_id"]][:7]
+    ]
+    assert not late_bills
+    kinds = Counter(r["record_type"] for r in rows)
+    assert kinds["subscription"] >= 0.97 * cfg.generate.resolved_scale().customers
+    assert kinds["plan_change"] > 0 and kinds["payment"] > 0.8 * kinds["bill"]
+
+
+def test_sms_and_clickstream_link_to_contacts(spark, generated):
+    root, _ = generated
+    contacts = {
+        r.contact_id: r
+        for r in _truth(spark, root, "contacts")
+        .select("contact_id", "channel", "app_user_id", "complaint")
+        .collect()
+    }
+    phones = {
+        r.id_value for r in _truth(spark, root, "identity").where("id_type = 'phone'").collect()
+    }
+    texts = [r for r in _read_csv(root / "landing" / "sms") if r["msg_id"]]
+    assert texts and all(contacts[r["ref_id"]].channel == "voice" for r in texts)
+    assert sum(r["phone"] in phones for r in texts) >= 0.97 * len(texts)
+    assert all(r["template"] == "ticket_update" for r in texts if contacts[r["ref_id"]].complaint)
+    views, broken = _read_jsonl(root / "landing" / "clickstream")
+    assert views and broken > 0
+    for v in views:
+        c = contacts[v["session_id"]]
+        assert c.channel == v["platform"] and v["dwell_s"] >= 5
+        if v["platform"] == "app":
+            assert v["app_user_id"] == c.app_user_id
+        else:
+            assert v["cookie_id"].startswith("ck")

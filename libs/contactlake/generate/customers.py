@@ -12,7 +12,7 @@ from contactlake.generate import catalog as cat
 from contactlake.generate import defects as dq
 from contactlake.generate.model import pp
 from contactlake.generate.params import Params
-from contactlake.generate.rand import categorical_by, perm, pick, u, uint
+from contactlake.generate.rand import array_sql, categorical_by, perm, pick, u, u_sql, uint
 
 CRM_COLUMNS = (
     "customer_id",
@@ -57,6 +57,30 @@ def hub_phone(hub: Column) -> Column:
     return F.concat(area, F.lit("6"), F.lpad(hub.cast("string"), 7, "0"))
 
 
+# The same identifiers as SQL text of ``cust_idx`` (one JVM call per column where used).
+CUSTOMER_ID_SQL = "concat('CU', lpad(CAST(cust_idx + 1 AS STRING), 9, '0'))"
+ACCOUNT_ID_SQL = (
+    "concat('A', lpad(CAST((cust_idx * 7777777781L + 31337) % 10000000000L AS STRING), 10, '0'))"
+)
+PRIMARY_PHONE_SQL = (
+    "concat('1', element_at(array('3', '5', '7', '8'), CAST(cust_idx % 4 AS INT) + 1), "
+    "lpad(CAST((cust_idx * 987654323 + 1234567) % 1000000000 AS STRING), 9, '0'))"
+)
+
+
+def with_city(df: DataFrame, p: Params) -> DataFrame:
+    """Home city of each customer (needs cust_idx, persona). Returns the input plus city_idx."""
+    s, i = p.seed, "cust_idx"
+    tiers = [x.tiers for x in cat.PERSONAS]
+    df = df.withColumns({"_tier": categorical_by(u_sql(s, "tier", i), "persona", tiers) + 1})
+    cases = " ".join(
+        f"WHEN _tier = {t} THEN element_at({array_sql(idxs)}, "
+        f"CAST(FLOOR({u_sql(s, 'city', i)} * {len(idxs)}) AS INT) + 1)"
+        for t, idxs in _TIER_CITIES.items()
+    )
+    return df.withColumns({"city_idx": F.expr(f"CASE {cases} ELSE 0 END")}).drop("_tier")
+
+
 def with_identity(df: DataFrame, p: Params) -> DataFrame:
     """Identifiers of each customer.
 
@@ -65,14 +89,7 @@ def with_identity(df: DataFrame, p: Params) -> DataFrame:
     unionid, wechat_linked, city_idx.
     """
     s, i = p.seed, F.col("cust_idx")
-    tiers = [x.tiers for x in cat.PERSONAS]
-    df = df.withColumn("_tier", categorical_by(u(s, "tier", i), F.col("persona"), tiers) + 1)
-    city = F.lit(0)
-    for t, idxs in _TIER_CITIES.items():
-        city = F.when(F.col("_tier") == t, pick(uint(s, "city", len(idxs), i), idxs)).otherwise(
-            city
-        )
-    df = df.withColumn("city_idx", city).drop("_tier")
+    df = with_city(df, p)
     pair = F.floor(i / 2)
     household = u(s, "hh", pair) < F.lit(0.12)
     hub_user = F.col("is_b") & (u(s, "hubuser", i) < F.lit(0.6))

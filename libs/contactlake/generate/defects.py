@@ -25,6 +25,12 @@ KINDS = {
     ),
     "ivr": ("broken_json", "missing_id", "late"),
     "digital": ("broken_json", "missing_id", "future_ts", "invalid_utf8", "late"),
+    "billing": ("missing_id", "negative_amount", "late"),
+    "campaign": ("missing_id", "phone_format", "late"),
+    "surveys": ("missing_id", "out_of_range", "late"),
+    "complaints": ("broken_json", "missing_id", "late"),
+    "sms": ("phone_format", "missing_id", "late"),
+    "clickstream": ("broken_json", "missing_id", "late"),
 }
 BAD_BYTES_HEX = "C328FFFE"  # an invalid UTF-8 sequence
 

@@ -4,6 +4,11 @@ A customer (``cust_idx``) has ``m`` issues over the date range; issue ``j`` star
 stratified time and runs a chain of ``k`` follow-up contacts (each within the repeat
 window) while it stays unresolved. Every attribute is a hash of (seed, keys), so the same
 row is recomputed identically wherever it is needed (churn aggregation, contacts, truth).
+
+Plans are built as a few wide ``withColumns`` steps rather than long ``withColumn`` chains:
+each step is one analysis on the driver, a value used several times is computed once in an
+earlier step, and each step becomes its own small generated method (the JIT compiles
+methods under 8 KB only; one deep expression per row would run interpreted).
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from pyspark.sql import functions as F
 from contactlake.generate import catalog as cat
 from contactlake.generate.calibrate import GAP_MIN_H, GAP_SPAN_H, MAX_FOLLOWUPS, MAX_ISSUES
 from contactlake.generate.params import Params
-from contactlake.generate.rand import categorical, categorical_by, normal, pick, u, uint
+from contactlake.generate.rand import (
+    array_sql,
+    categorical,
+    categorical_by,
+    normal,
+    pick,
+    u,
+    u_sql,
+    uint,
+)
 
 DAY_S = 86_400
 NO_CHURN = 1_000_000
@@ -24,7 +38,7 @@ LONG_WAIT_S = 120.0
 _P = cat.PERSONAS
 
 
-def pp(persona: Column, attr: str) -> Column:
+def pp(persona: Column | str, attr: str) -> Column:
     """Persona attribute ``attr`` for the persona index column."""
     return pick(persona, [getattr(x, attr) for x in _P])
 
@@ -35,28 +49,29 @@ def with_base(df: DataFrame, p: Params) -> DataFrame:
     Returns the input plus: persona, activity, m (issues in range), plan, fee, is_b,
     has_app, has_wechat, tenure_days (at start).
     """
-    s, i = p.seed, F.col("cust_idx")
-    df = df.withColumn("_up", u(s, "persona", i)).withColumn("_upl", u(s, "plan", i))
-    df = df.withColumn("persona", categorical(F.col("_up"), p.weights))
-    per = F.col("persona")
+    s, i = p.seed, "cust_idx"
+    df = df.withColumns({"persona": categorical(u_sql(s, "persona", i), p.weights)})
+    per = "persona"
     c = p.calib
-    act = pp(per, "activity") * F.exp(F.lit(c.sigma) * normal(s, "act", i))
-    lam = F.lit(c.issues_per_month * p.months / c.mean_weight) * F.col("activity")
-    plan_mix = [x.plan for x in _P]
     tenure_mean = pp(per, "tenure_months") * F.lit(30.0)
-    return (
-        df.withColumn("activity", act)
-        .withColumn("m", F.least(F.floor(lam + u(s, "m", i)), F.lit(MAX_ISSUES)).cast("int"))
-        .withColumn("plan", categorical_by(F.col("_upl"), per, plan_mix))
-        .withColumn("fee", pick(F.col("plan"), [f for _, f in cat.PLANS]))
-        .withColumn("is_b", u(s, "isb", i) < pp(per, "business"))
-        .withColumn("has_app", u(s, "app", i) < pp(per, "app"))
-        .withColumn("has_wechat", u(s, "wx", i) < pp(per, "wechat"))
-        .withColumn(
-            "tenure_days",
-            (F.lit(30) + F.floor(-F.log(F.lit(1.0) - u(s, "ten", i)) * tenure_mean)).cast("int"),
-        )
-        .drop("_up", "_upl")
+    df = df.withColumns(
+        {
+            "activity": pp(per, "activity") * F.exp(F.lit(c.sigma) * normal(s, "act", i)),
+            "plan": categorical_by(u_sql(s, "plan", i), per, [x.plan for x in _P]),
+            "is_b": u(s, "isb", i) < pp(per, "business"),
+            "has_app": u(s, "app", i) < pp(per, "app"),
+            "has_wechat": u(s, "wx", i) < pp(per, "wechat"),
+            "tenure_days": (
+                F.lit(30) + F.floor(-F.log(F.lit(1.0) - u(s, "ten", i)) * tenure_mean)
+            ).cast("int"),
+        }
+    )
+    lam = F.lit(c.issues_per_month * p.months / c.mean_weight) * F.col("activity")
+    return df.withColumns(
+        {
+            "m": F.least(F.floor(lam + u(s, "m", i)), F.lit(MAX_ISSUES)).cast("int"),
+            "fee": pick("plan", [f for _, f in cat.PLANS]),
+        }
     )
 
 
@@ -80,48 +95,50 @@ def _norm(profile) -> list[float]:
 _PEAK = _norm(cat.VOICE_HOURS)
 
 
-def voice_queue(persona: Column, plan: Column, is_b: Column, category: Column) -> Column:
-    """Queue index: VIP for high plans, business desk for B, else by category."""
-    vip = plan >= F.lit(3)
-    return F.when(is_b, F.lit(6)).when(vip, F.lit(5)).otherwise(pick(category, cat.CATEGORY_QUEUE))
+def voice_queue() -> Column:
+    """Queue index: business desk for B, VIP for high plans, else by category."""
+    by_category = f"element_at({array_sql(cat.CATEGORY_QUEUE)}, category + 1)"
+    return F.expr(f"CASE WHEN is_b THEN 6 WHEN plan >= 3 THEN 5 ELSE {by_category} END")
 
 
 def with_voice_experience(
     df: DataFrame,
     p: Params,
-    i,
-    j,
-    kk,
-    t: Column,
-    persona: Column,
-    queue: Column,
-    category: Column,
+    i: str,
+    j: str,
+    kk: str | int,
+    t: str,
+    persona: str,
+    queue: str,
+    category: str,
     outbound: Column,
     prefix: str,
 ) -> DataFrame:
     """IVR self-service, queue wait and abandonment of a phone contact at ``t``.
 
-    Returns the input plus <prefix>selfserve, <prefix>wait_s (time in queue, null when not
-    queued), <prefix>abandoned.
+    Columns are named (SQL text). Returns the input plus <prefix>selfserve, <prefix>wait_s
+    (time in queue, null when not queued), <prefix>abandoned.
     """
     s = p.seed
-    hour = F.floor((t % F.lit(DAY_S)) / F.lit(3600)).cast("int")
-    ss_p = pick(category, cat.SELF_SERVICE) * F.when(kk > 0, F.lit(0.5)).otherwise(F.lit(1.0))
+    hour = f"CAST(FLOOR(({t} % {DAY_S}) / 3600) AS INT)"
+    ss_p = pick(category, cat.SELF_SERVICE) * F.expr(f"CASE WHEN {kk} > 0 THEN 0.5D ELSE 1.0D END")
     mean_wait = pick(queue, cat.QUEUE_WAIT_S) * pick(hour, _PEAK)
-    df = (
-        df.withColumn(f"{prefix}selfserve", (~outbound) & (u(s, "ss", i, j, kk) < ss_p))
-        .withColumn("_wait", mean_wait * -F.log(F.lit(1.0) - u(s, "wait", i, j, kk)))
-        .withColumn("_pat", pp(persona, "patience_s") * -F.log(F.lit(1.0) - u(s, "pat", i, j, kk)))
+    df = df.withColumns(
+        {
+            f"{prefix}selfserve": (~outbound) & (u(s, "ss", i, j, kk) < ss_p),
+            "_wait": mean_wait * -F.log(F.lit(1.0) - u(s, "wait", i, j, kk)),
+            "_pat": pp(persona, "patience_s") * -F.log(F.lit(1.0) - u(s, "pat", i, j, kk)),
+        }
     )
     queued = (~F.col(f"{prefix}selfserve")) & (~outbound)
-    return (
-        df.withColumn(f"{prefix}abandoned", queued & (F.col("_wait") > F.col("_pat")))
-        .withColumn(
-            f"{prefix}wait_s",
-            F.when(queued, F.round(F.least(F.col("_wait"), F.col("_pat")))).cast("int"),
-        )
-        .drop("_wait", "_pat")
-    )
+    return df.withColumns(
+        {
+            f"{prefix}abandoned": queued & (F.col("_wait") > F.col("_pat")),
+            f"{prefix}wait_s": F.when(queued, F.round(F.least(F.col("_wait"), F.col("_pat")))).cast(
+                "int"
+            ),
+        }
+    ).drop("_wait", "_pat")
 
 
 def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
@@ -131,40 +148,24 @@ def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
     complaint, c0..c6 (cumulative follow-up offsets, s), t_end, first_abandoned,
     first_long_wait, bad (experience score of the issue).
     """
-    s, i, m, per = p.seed, F.col("cust_idx"), F.col("m"), F.col("persona")
+    s, i, j, m, per = p.seed, "cust_idx", "j", F.col("m"), "persona"
     seq = F.when(m > 0, F.sequence(F.lit(0), m - 1))
-    df = df.withColumn("j", (F.explode_outer if outer else F.explode)(seq))
-    j = F.col("j")
-    x = (j + u(s, "t0", i, j)) / m
-    df = df.withColumn("_day0", F.floor(x * F.lit(p.days)).cast("int"))
-    day0 = F.col("_day0")
-    dow = (F.lit(p.start.weekday()) + day0) % 7
-    wk = u(s, "wk", i, j) < F.lit(1.0 - p.cfg.weekend_factor)
-    shift = F.when(wk & (dow == 5), F.lit(-1)).when(wk & (dow == 6), F.lit(1)).otherwise(F.lit(0))
-    day1 = F.least(F.greatest(day0 + shift, F.lit(0)), F.lit(p.days - 1))
+    df = df.withColumns({"j": (F.explode_outer if outer else F.explode)(seq)})
+    # step 1: the issue's independent draws and its day
+    draws = {
+        "_day0": F.floor((F.col(j) + u(s, "t0", i, j)) / m * F.lit(p.days)).cast("int"),
+        "_wk": u(s, "wk", i, j) < F.lit(1.0 - p.cfg.weekend_factor),
+        "_uc": u(s, "cat", i, j),
+        "_uh": u(s, "hr", i, j),
+        "_sec": F.floor(u(s, "sec", i, j) * 3600).cast("long"),
+        "gave_up": u(s, "giveup", i, j) < pp(per, "giveup"),
+    }
     if p.incident_days and p.cfg.incident_share > 0:
-        inc = u(s, "inc", i, j) < F.lit(p.cfg.incident_share)
-        inc_day = pick(uint(s, "incd", len(p.incident_days), i, j), list(p.incident_days))
+        draws["incident"] = u(s, "inc", i, j) < F.lit(p.cfg.incident_share)
+        draws["_incday"] = pick(uint(s, "incd", len(p.incident_days), i, j), list(p.incident_days))
     else:
-        inc, inc_day = F.lit(False), F.lit(0)
-    df = df.withColumn("incident", inc).withColumn(
-        "day", F.when(F.col("incident"), inc_day).otherwise(day1).cast("int")
-    )
-    df = df.withColumn("_uc", u(s, "cat", i, j)).withColumn("_uh", u(s, "hr", i, j))
-    category = F.when(F.col("incident"), F.lit(1)).otherwise(
-        categorical(F.col("_uc"), cat.CATEGORY_MIX)
-    )
-    df = df.withColumn("category", category).withColumn(
-        "first_voice", F.col("incident") | is_voice(p, i, j, F.lit(0), per, F.col("day"))
-    )
-    hour = F.when(F.col("first_voice"), categorical(F.col("_uh"), cat.VOICE_HOURS)).otherwise(
-        categorical(F.col("_uh"), cat.DIGITAL_HOURS)
-    )
-    t0 = (
-        F.col("day").cast("long") * DAY_S
-        + hour.cast("long") * 3600
-        + F.floor(u(s, "sec", i, j) * 3600).cast("long")
-    )
+        draws["incident"] = F.lit(False)
+        draws["_incday"] = F.lit(0)
     q = p.calib.q
     if q > 0:
         k = F.least(
@@ -172,50 +173,76 @@ def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
         )
     else:
         k = F.lit(0)
-    df = df.withColumn("t0", t0).withColumn("k", k.cast("int"))
-    cum = F.lit(0).cast("long")
-    df = df.withColumn("c0", cum)
+    draws["k"] = k.cast("int")
     for n in range(1, MAX_FOLLOWUPS + 1):
-        gap = F.floor(
-            F.lit(GAP_MIN_H * 3600)
-            + F.lit(GAP_SPAN_H * 3600) * F.pow(u(s, "gap", i, j, F.lit(n)), 2)
+        draws[f"_g{n}"] = F.floor(
+            F.lit(GAP_MIN_H * 3600) + F.lit(GAP_SPAN_H * 3600) * F.pow(u(s, "gap", i, j, n), 2)
         ).cast("long")
-        df = df.withColumn(f"c{n}", F.col(f"c{n - 1}") + gap)
+    df = df.withColumns(draws)
+    # step 2: day (weekend shift, incidents), category, channel of the first contact
+    day0 = F.col("_day0")
+    dow = (F.lit(p.start.weekday()) + day0) % 7
+    wk = F.col("_wk")
+    shift = F.when(wk & (dow == 5), F.lit(-1)).when(wk & (dow == 6), F.lit(1)).otherwise(F.lit(0))
+    day1 = F.least(F.greatest(day0 + shift, F.lit(0)), F.lit(p.days - 1))
+    cum = {"c0": F.lit(0).cast("long")}
+    acc = None
+    for n in range(1, MAX_FOLLOWUPS + 1):
+        acc = F.col(f"_g{n}") if acc is None else acc + F.col(f"_g{n}")
+        cum[f"c{n}"] = acc
+    df = df.withColumns(
+        {
+            "day": F.when(F.col("incident"), F.col("_incday")).otherwise(day1).cast("int"),
+            "category": F.when(F.col("incident"), F.lit(1)).otherwise(
+                categorical("_uc", cat.CATEGORY_MIX)
+            ),
+            **cum,
+        }
+    )
+    df = df.withColumns(
+        {"first_voice": F.col("incident") | is_voice(p, i, j, 0, per, F.col("day"))}
+    )
+    # step 3: start time, end of the chain, complaint, queue of the first contact
+    hour = F.when(F.col("first_voice"), categorical("_uh", cat.VOICE_HOURS)).otherwise(
+        categorical("_uh", cat.DIGITAL_HOURS)
+    )
+    t0 = F.col("day").cast("long") * DAY_S + hour.cast("long") * 3600 + F.col("_sec")
     offsets = F.array(*[F.col(f"c{n}") for n in range(MAX_FOLLOWUPS + 1)])
-    df = df.withColumn("gave_up", u(s, "giveup", i, j) < pp(per, "giveup"))
     complaint = u(s, "cmp", i, j) < (
         F.lit(0.005)
         + F.lit(0.03) * F.col("k")
         + F.lit(0.12) * F.col("gave_up").cast("double")
         + F.lit(0.4) * (F.col("category") == 6).cast("double")
     )
-    df = (
-        df.withColumn("t_end", F.col("t0") + F.element_at(offsets, F.col("k") + 1))
-        .withColumn("complaint", complaint)
-        .withColumn("queue0", voice_queue(per, F.col("plan"), F.col("is_b"), F.col("category")))
-    )
+    df = df.withColumns(
+        {
+            "t0": t0,
+            "t_end": t0 + F.element_at(offsets, F.col("k") + 1),
+            "complaint": complaint,
+            "queue0": voice_queue(),
+        }
+    ).drop("_day0", "_wk", "_uc", "_uh", "_sec", "_incday", *[f"_g{n}" for n in range(1, 7)])
     df = with_voice_experience(
         df,
         p,
         i,
         j,
-        F.lit(0),
-        F.col("t0"),
+        0,
+        "t0",
         per,
-        F.col("queue0"),
-        F.col("category"),
+        "queue0",
+        "category",
         F.lit(False),
         "_v0",
     )
     fv = F.col("first_voice")
-    df = (
-        df.withColumn("first_abandoned", fv & F.col("_v0abandoned"))
-        .withColumn(
-            "first_long_wait",
-            fv & F.coalesce(F.col("_v0wait_s") > F.lit(LONG_WAIT_S), F.lit(False)),
-        )
-        .drop("_v0abandoned", "_v0wait_s", "_v0selfserve", "_uc", "_uh", "_day0")
-    )
+    df = df.withColumns(
+        {
+            "first_abandoned": fv & F.col("_v0abandoned"),
+            "first_long_wait": fv
+            & F.coalesce(F.col("_v0wait_s") > F.lit(LONG_WAIT_S), F.lit(False)),
+        }
+    ).drop("_v0abandoned", "_v0wait_s", "_v0selfserve")
     bad = (
         F.col("k").cast("double")
         + F.lit(2.0) * F.col("gave_up").cast("double")
@@ -223,7 +250,7 @@ def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
         + F.lit(0.5) * F.col("first_long_wait").cast("double")
         + F.lit(2.0) * F.col("complaint").cast("double")
     )
-    return df.withColumn("bad", bad)
+    return df.withColumns({"bad": bad})
 
 
 def contacts(df: DataFrame, p: Params) -> DataFrame:
@@ -233,32 +260,20 @@ def contacts(df: DataFrame, p: Params) -> DataFrame:
     cday, voice, outbound, channel (voice or a digital channel), resolved (true outcome),
     and for phone contacts selfserve, queue, wait_s, abandoned.
     """
-    s, i, j, per = p.seed, F.col("cust_idx"), F.col("j"), F.col("persona")
-    df = df.withColumn("kk", F.explode(F.sequence(F.lit(0), F.col("k"))))
+    s, i, j, per = p.seed, "cust_idx", "j", "persona"
+    df = df.withColumns({"kk": F.explode(F.sequence(F.lit(0), F.col("k")))})
     kk = F.col("kk")
     offsets = F.array(*[F.col(f"c{n}") for n in range(MAX_FOLLOWUPS + 1)])
-    t_raw = F.col("t0") + F.element_at(offsets, kk + 1)
-    df = (
-        df.withColumn("_traw", t_raw)
-        .withColumn(
-            "t",
-            (
-                F.col("_traw")
-                + F.when(
-                    (kk > 0) & (((F.col("_traw") % F.lit(DAY_S)) / F.lit(3600)) < F.lit(7)),
-                    F.lit(8 * 3600),
-                ).otherwise(F.lit(0))
-            ).cast("long"),
-        )
-        .drop("_traw")
-    )
-    df = df.withColumn("cday", F.floor(F.col("t") / DAY_S).cast("int"))
+    df = df.withColumns({"_traw": F.col("t0") + F.element_at(offsets, kk + 1)})
+    # a follow-up that would fall in the night moves to the morning
+    night = (kk > 0) & (((F.col("_traw") % F.lit(DAY_S)) / F.lit(3600)) < F.lit(7))
+    t = (F.col("_traw") + F.when(night, F.lit(8 * 3600)).otherwise(F.lit(0))).cast("long")
+    df = df.withColumns({"t": t}).drop("_traw")
+    df = df.withColumns({"cday": F.floor(F.col("t") / DAY_S).cast("int")})
     df = df.where((F.col("cday") < F.lit(p.days)) & (F.col("cday") < F.col("end_day")))
     voice = F.when(kk == 0, F.col("first_voice")).otherwise(
-        is_voice(p, i, j, kk, per, F.col("cday"))
+        is_voice(p, i, j, "kk", per, F.col("cday"))
     )
-    df = df.withColumn("voice", voice)
-    outbound = F.col("voice") & (kk > 0) & (u(s, "cb", i, j, kk) < F.lit(0.08))
     w = [
         F.col("has_app").cast("double") * 3.0,
         F.col("has_wechat").cast("double") * 2.0,
@@ -267,7 +282,13 @@ def contacts(df: DataFrame, p: Params) -> DataFrame:
         F.lit(1.0),
     ]
     total = w[0] + w[1] + w[2] + w[3] + w[4]
-    df = df.withColumn("_ud", u(s, "dch", i, j, kk) * total)
+    df = df.withColumns(
+        {
+            "voice": voice,
+            "_ud": u(s, "dch", i, j, "kk") * total,
+            "_ucb": u(s, "cb", i, j, "kk"),
+        }
+    )
     ud = F.col("_ud")
     didx = F.lit(0)
     acc = F.lit(0.0)
@@ -276,32 +297,35 @@ def contacts(df: DataFrame, p: Params) -> DataFrame:
         didx = didx + (ud >= acc).cast("int")
     channel = F.when(F.col("voice"), F.lit("voice")).otherwise(pick(didx, cat.DIGITAL_CHANNELS))
     resolved = F.when(kk < F.col("k"), F.lit(False)).otherwise(~F.col("gave_up"))
-    df = (
-        df.withColumn("outbound", outbound)
-        .withColumn("channel", channel)
-        .withColumn("resolved", resolved)
-        .withColumn("queue", voice_queue(per, F.col("plan"), F.col("is_b"), F.col("category")))
-    )
+    df = df.withColumns(
+        {
+            "outbound": F.col("voice") & (kk > 0) & (F.col("_ucb") < F.lit(0.08)),
+            "channel": channel,
+            "resolved": resolved,
+            "queue": voice_queue(),
+        }
+    ).drop("_ud", "_ucb")
     df = with_voice_experience(
-        df.drop("_ud"),
+        df,
         p,
         i,
         j,
-        kk,
-        F.col("t"),
+        "kk",
+        "t",
         per,
-        F.col("queue"),
-        F.col("category"),
+        "queue",
+        "category",
         F.col("outbound"),
         "_v",
     )
     v = F.col("voice")
-    return (
-        df.withColumn("selfserve", v & F.col("_vselfserve"))
-        .withColumn("wait_s", F.when(v, F.col("_vwait_s")))
-        .withColumn("abandoned", v & F.col("_vabandoned"))
-        .drop("_vselfserve", "_vwait_s", "_vabandoned")
-    )
+    return df.withColumns(
+        {
+            "selfserve": v & F.col("_vselfserve"),
+            "wait_s": F.when(v, F.col("_vwait_s")),
+            "abandoned": v & F.col("_vabandoned"),
+        }
+    ).drop("_vselfserve", "_vwait_s", "_vabandoned")
 
 
 def churn(df: DataFrame, p: Params) -> DataFrame:
@@ -311,37 +335,44 @@ def churn(df: DataFrame, p: Params) -> DataFrame:
     base columns. Returns the input plus: churn_probs (array, one per snapshot), churn_snap
     (index or null), churn_day (day offset or null), end_day (churn_day or a large number).
     """
-    s, i, per = p.seed, F.col("cust_idx"), F.col("persona")
+    s, i, per = p.seed, "cust_idx", "persona"
     cc = p.cfg.churn
-    probs, firsts = [], []
+    n_snap = len(p.snapshots)
+    # the part of the hazard that does not change between snapshots, computed once
+    df = df.withColumns(
+        {
+            "_h0": pp(per, "churn")
+            * F.lit(cc.scale)
+            * F.exp(-F.lit(cc.value_weight) * F.log(F.col("fee") / F.lit(59.0)))
+        }
+    )
+    probs = {}
     for n, (snap, nxt) in enumerate(zip(p.snapshots, p.snapshot_next, strict=True)):
         tenure_years = (F.col("tenure_days") + F.lit(snap + 1)) / F.lit(365.0)
-        hazard = (
-            pp(per, "churn")
-            * F.lit(cc.scale)
-            * F.exp(
-                F.lit(cc.experience_weight) * F.least(F.col(f"bad_{n}"), F.lit(8.0))
-                - F.lit(cc.value_weight) * F.log(F.col("fee") / F.lit(59.0))
-                - F.lit(cc.tenure_weight) * F.log(tenure_years)
-            )
+        hazard = F.col("_h0") * F.exp(
+            F.lit(cc.experience_weight) * F.least(F.col(f"bad_{n}"), F.lit(8.0))
+            - F.lit(cc.tenure_weight) * F.log(tenure_years)
         )
-        prob = F.least(F.lit(0.95), F.lit(1.0) - F.exp(-hazard * F.lit((nxt - snap) / 30.0)))
-        df = df.withColumn(f"_p{n}", prob)
-        probs.append(F.col(f"_p{n}"))
-        firsts.append(F.when(u(s, "churn", i, F.lit(n)) < F.col(f"_p{n}"), F.lit(n)))
-    df = df.withColumn("churn_probs", F.array(*probs)).withColumn("churn_snap", F.coalesce(*firsts))
+        probs[f"_p{n}"] = F.least(
+            F.lit(0.95), F.lit(1.0) - F.exp(-hazard * F.lit((nxt - snap) / 30.0))
+        )
+    df = df.withColumns(probs)
+    firsts = [F.when(u(s, "churn", i, n) < F.col(f"_p{n}"), F.lit(n)) for n in range(n_snap)]
+    df = df.withColumns(
+        {
+            "churn_probs": F.array(*[F.col(f"_p{n}") for n in range(n_snap)]),
+            "churn_snap": F.coalesce(*firsts),
+        }
+    ).drop("_h0", *[f"_p{n}" for n in range(n_snap)])
     snaps = list(p.snapshots)
     lens = [b - a for a, b in zip(p.snapshots, p.snapshot_next, strict=True)]
-    cs = F.col("churn_snap")
+    cs = "churn_snap"
     churn_day = F.when(
-        cs.isNotNull(),
+        F.col(cs).isNotNull(),
         pick(cs, snaps) + F.lit(1) + F.floor(u(s, "churnd", i) * pick(cs, lens)).cast("int"),
-    )
-    return (
-        df.drop(*[f"_p{n}" for n in range(len(snaps))])
-        .withColumn("churn_day", churn_day.cast("int"))
-        .withColumn("end_day", F.coalesce(F.col("churn_day"), F.lit(NO_CHURN)))
-    )
+    ).cast("int")
+    df = df.withColumns({"churn_day": churn_day})
+    return df.withColumns({"end_day": F.coalesce(F.col("churn_day"), F.lit(NO_CHURN))})
 
 
 def customer_state(spark, p: Params) -> DataFrame:
@@ -352,7 +383,7 @@ def customer_state(spark, p: Params) -> DataFrame:
     """
     base = spark.range(0, p.customers, 1, p.partitions).withColumnRenamed("id", "cust_idx")
     base = with_base(base.repartition(p.partitions, "cust_idx"), p)
-    iss = issues(base, p, outer=True)
+    iss = issues(base, p, outer=True).select("cust_idx", "j", "t_end", "bad")
     end_day = F.floor(F.col("t_end") / DAY_S)
     lookback = p.cfg.churn.lookback_days
     aggs = [F.count("j").alias("n_issues")]

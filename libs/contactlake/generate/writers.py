@@ -29,16 +29,25 @@ def write_lines(
     prefix: str = "part",
     ext: str = "csv",
     headers: dict[str, str] | None = None,
+    header: str | None = None,
 ) -> int:
     """Write ``df`` (date, key, value) as ``<root>/<source>/<date>/<prefix>-00000.<ext>``.
 
     ``headers`` maps a date to its header line (CSV); every date in it gets a file, even
-    when it has no rows. Replaces files of earlier runs. Returns the number of files.
+    when it has no rows. ``header`` is one header line for every date that has rows.
+    Replaces files of earlier runs. Returns the number of files.
     """
     spark = df.sparkSession
     rows = df.select(
         "date", F.lit(1).alias("_o"), F.col("key").cast("string").alias("key"), "value"
     )
+    if header:
+        hdr = rows.select("date").distinct()
+        rows = (
+            hdr.select("date", F.lit(0).alias("_o"), F.lit(""), F.lit(header))
+            .toDF(*rows.columns)
+            .unionByName(rows)
+        )
     if headers:
         hdr = spark.createDataFrame(
             [(d, 0, "", h) for d, h in sorted(headers.items())],
@@ -84,5 +93,9 @@ def clear(root: str, *names: str) -> None:
 
 
 def write_truth(df: DataFrame, root: str, name: str, partitions: int) -> None:
-    """Write a truth table as Parquet at ``<root>/<name>`` (replaces it)."""
-    df.repartition(partitions).write.mode("overwrite").parquet(str(_local(root) / name))
+    """Write a truth table as Parquet at ``<root>/<name>`` (replaces it).
+
+    ``coalesce`` rather than ``repartition``: at most ``partitions`` files without
+    shuffling the table (the contacts truth is the largest data set of the run).
+    """
+    df.coalesce(partitions).write.mode("overwrite").parquet(str(_local(root) / name))
