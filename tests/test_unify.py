@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from contactlake.ingest.sources import load_sources
 from contactlake.unify import (
     CONTACT_COLUMNS,
     collapse_duplicates,
@@ -14,27 +16,9 @@ from contactlake.unify import (
     voice_contacts,
 )
 
-VOICE_COLS = [
-    "call_id",
-    "ani",
-    "dnis",
-    "direction",
-    "queue",
-    "skill",
-    "agent_id",
-    "ivr_entry_ts",
-    "queue_entry_ts",
-    "answer_ts",
-    "end_ts",
-    "hold_s",
-    "wrapup_s",
-    "transfer_flag",
-    "transfer_target",
-    "disposition",
-    "business_category",
-    "account_id",
-    "source_system",
-]
+# Column layouts from the source specs (the contract with the exports).
+SPECS = load_sources(Path(__file__).resolve().parents[1] / "conf")
+VOICE_COLS = SPECS["voice"].columns
 RUN = date(2026, 1, 10)
 
 
@@ -157,31 +141,7 @@ def test_the_same_call_from_two_systems_collapses_to_the_richer_record(spark):
     assert got == [("CA1", False), ("CA2", False), ("CB1", True)]
 
 
-CRM_COLS = [
-    "customer_id",
-    "account_id",
-    "name",
-    "id_card_no",
-    "primary_phone",
-    "secondary_phone",
-    "gender",
-    "birth_date",
-    "province",
-    "city",
-    "city_tier",
-    "occupation",
-    "customer_type",
-    "industry",
-    "open_date",
-    "consent_call_marketing",
-    "consent_sms_marketing",
-    "consent_push_marketing",
-    "consent_wechat_marketing",
-    "consent_email_marketing",
-    "consent_data_analytics",
-    "record_type",
-    "updated_at",
-]
+CRM_COLS = SPECS["crm"].columns
 
 
 def _crm(spark, rows):
