@@ -93,6 +93,20 @@ def connected_components(edges: DataFrame, max_iterations: int = 40) -> DataFram
     raise RuntimeError(f"connected components did not converge in {max_iterations} iterations")
 
 
+def _new_key_events(keyed: DataFrame) -> DataFrame:
+    """One "new" event per ``customer_key`` of ``keyed``, with its number of identifiers."""
+    return (
+        keyed.groupBy("customer_key")
+        .agg(F.count(F.lit(1)).alias("nodes"))
+        .select(
+            F.lit("new").alias("event"),
+            "customer_key",
+            F.lit(None).cast("string").alias("previous_key"),
+            "nodes",
+        )
+    )
+
+
 def assign_keys(
     components: DataFrame, previous: DataFrame | None, key_prefix: str = "K"
 ) -> tuple[DataFrame, DataFrame]:
@@ -112,17 +126,7 @@ def assign_keys(
     fresh = F.concat(F.lit(key_prefix), F.substring(F.sha2(F.col("component"), 256), 1, 16))
     if previous is None:
         keyed = components.withColumn("customer_key", fresh)
-        events = (
-            keyed.groupBy("customer_key")
-            .agg(F.count(F.lit(1)).alias("nodes"))
-            .select(
-                F.lit("new").alias("event"),
-                "customer_key",
-                F.lit(None).cast("string").alias("previous_key"),
-                "nodes",
-            )
-        )
-        return keyed, events
+        return keyed, _new_key_events(keyed)
 
     held = (
         components.join(previous.select("node", F.col("customer_key").alias("prev")), "node")
@@ -177,15 +181,6 @@ def assign_keys(
                 F.col("n").alias("nodes"),
             )
         )
-        .unionByName(
-            new.groupBy("customer_key")
-            .agg(F.count(F.lit(1)).alias("nodes"))
-            .select(
-                F.lit("new").alias("event"),
-                "customer_key",
-                F.lit(None).cast("string").alias("previous_key"),
-                "nodes",
-            )
-        )
+        .unionByName(_new_key_events(new))
     )
     return keyed, events
