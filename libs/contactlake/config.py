@@ -104,6 +104,22 @@ class QualityConfig(_Section):
     docs_dir: StoragePath  # Great Expectations project and Data Docs site
 
 
+class KpisConfig(_Section):
+    """jobs.kpis (owned by the KPI work; KPI definitions and targets live in conf/kpis/)."""
+
+
+class FeaturesConfig(_Section):
+    """jobs.features."""
+
+
+class TagsConfig(_Section):
+    """jobs.tags (the tag catalog lives in conf/tags/)."""
+
+
+class MlConfig(_Section):
+    """jobs.train_segments, jobs.train_churn, jobs.score."""
+
+
 class Config(_Section):
     env: str
     conf_dir: str  # the folder this config was loaded from (source specs live under it)
@@ -117,6 +133,10 @@ class Config(_Section):
     ingest: IngestConfig
     quality: QualityConfig
     unify: UnifyConfig
+    kpis: KpisConfig
+    features: FeaturesConfig
+    tags: TagsConfig
+    ml: MlConfig
 
 
 def default_conf_dir() -> Path:
