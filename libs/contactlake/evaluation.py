@@ -89,3 +89,61 @@ def duplicate_removal(contacts: DataFrame, defects: DataFrame) -> DataFrame:
         .crossJoin(remaining.select(F.count(F.lit(1)).alias("remaining")))
         .withColumn("removed_share", 1 - F.col("remaining") / F.col("planted"))
     )
+
+
+def adjusted_rand_index(predicted: DataFrame, truth: DataFrame) -> DataFrame:
+    """Adjusted Rand index of a clustering against true labels (Hubert and Arabie), from the
+    contingency table, in Spark.
+
+    Args:
+        predicted: ``item``, ``cluster`` (e.g. customer_key, segment_id).
+        truth: ``item``, ``cluster`` (e.g. customer_key, persona).
+
+    Returns:
+        One row: ``items``, ``ari`` (1 = identical partitions, about 0 = chance). Only items
+        present in both are scored.
+    """
+    both = predicted.select("item", F.col("cluster").alias("p")).join(
+        truth.select("item", F.col("cluster").alias("t")), "item"
+    )
+    cells = both.groupBy("p", "t").count().select(F.sum(_pairs(F.col("count"))).alias("sum_ij"))
+    rows = both.groupBy("p").count().select(F.sum(_pairs(F.col("count"))).alias("sum_a"))
+    cols = both.groupBy("t").count().select(F.sum(_pairs(F.col("count"))).alias("sum_b"))
+    items = both.select(F.count(F.lit(1)).alias("items"))
+    expected = F.col("sum_a") * F.col("sum_b") / _pairs(F.col("items"))
+    return (
+        items.crossJoin(cells)
+        .crossJoin(rows)
+        .crossJoin(cols)
+        .select(
+            "items",
+            (
+                (F.col("sum_ij") - expected) / ((F.col("sum_a") + F.col("sum_b")) / 2 - expected)
+            ).alias("ari"),
+        )
+    )
+
+
+def roc_auc(scored: DataFrame, score: str, label: str) -> DataFrame:
+    """Area under the ROC curve of ``score`` for a boolean ``label``: the probability that
+    a random positive scores above a random negative (ties count half), by ranks in Spark.
+
+    Returns:
+        One row: ``positives``, ``negatives``, ``auc``.
+    """
+    ranked = scored.select(F.col(score).alias("s"), F.col(label).cast("int").alias("y")).withColumn(
+        "rank",
+        F.expr("rank() over (order by s)") + (F.expr("count(1) over (partition by s)") - 1) / 2,
+    )
+    return ranked.agg(
+        F.sum("y").alias("positives"),
+        F.sum(1 - F.col("y")).alias("negatives"),
+        F.sum(F.when(F.col("y") == 1, F.col("rank"))).alias("_rank_sum"),
+    ).select(
+        "positives",
+        "negatives",
+        (
+            (F.col("_rank_sum") - F.col("positives") * (F.col("positives") + 1) / 2)
+            / (F.col("positives") * F.col("negatives"))
+        ).alias("auc"),
+    )
