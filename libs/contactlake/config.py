@@ -11,7 +11,7 @@ import importlib.util
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -107,17 +107,231 @@ class QualityConfig(_Section):
 class KpisConfig(_Section):
     """jobs.kpis (owned by the KPI work; KPI definitions and targets live in conf/kpis/)."""
 
+    repeat_window_days: int = Field(gt=0)  # a contact followed by another within N days
+    # FCR when a contact's `resolved` is unknown (voice CTI never reports it): "resolved"
+    # (no repeat is the evidence), "unresolved", or "excluded" from the FCR base
+    fcr_unknown_resolved: str = Field(pattern=r"^(resolved|unresolved|excluded)$")
+    short_abandon_s: float = Field(ge=0)  # abandons after a shorter wait are not counted
+    service_level_s: float = Field(gt=0)  # answered within T seconds
+    concentration_window_days: int = Field(gt=0)  # trailing window of the concentration KPI
+    concentration_channels: list[str] = Field(min_length=1)  # contacts counted ("calls")
+    concentration_top_shares: list[float] = Field(min_length=1)  # e.g. 0.14: top 14%
+    lorenz_points: int = Field(gt=0)  # Lorenz curve points at 1/n, 2/n, ... 1
+    shift_window_days: int = Field(gt=0)  # hotline -> digital (and back) within N days
+    hotline_channels: list[str] = Field(min_length=1)
+    digital_channels: list[str] = Field(min_length=1)
+    region_attribute: str = Field(min_length=1)  # silver/customers column used as region
+    alert_history_days: int = Field(gt=0)  # trailing kpi_daily history for anomalies
+    alert_min_history: int = Field(ge=2)  # fewer complete history points: no anomaly test
+    alert_z: float = Field(gt=0)  # anomaly when |value - mean| > z * standard deviation
+
+    @field_validator("concentration_top_shares")
+    @classmethod
+    def _shares(cls, shares: list[float]) -> list[float]:
+        bad = [s for s in shares if not 0 < s < 1]
+        if bad:
+            raise ValueError(f"top shares must be between 0 and 1 (exclusive), got {bad}")
+        return shares
+
+    @field_validator("digital_channels")
+    @classmethod
+    def _disjoint(cls, digital: list[str], info) -> list[str]:
+        both = sorted(set(digital) & set(info.data.get("hotline_channels") or []))
+        if both:
+            raise ValueError(f"channels {both} are both hotline and digital")
+        return digital
+
 
 class FeaturesConfig(_Section):
     """jobs.features."""
+
+    windows_days: list[int] = Field(min_length=1)  # contact counts/durations over these windows
+    channels: list[str] = Field(min_length=1)  # one count/duration column pair per channel
+    digital_channels: list[str]  # contacts on these count as digital (adoption share)
+    repeat_window_days: int = Field(gt=0)  # a contact followed by another this soon is a repeat
+    experience_days: int = Field(gt=0)  # waits, abandons, complaints, surveys, campaigns
+    revenue_months: int = Field(gt=0)  # revenue = bills of the last N months
+    rfm_days: int = Field(gt=0)  # RFM frequency/monetary over payments of the last N days
+    abc_shares: list[float] = Field(min_length=3, max_length=3)  # revenue shares of A, B, C
+    lookback_days: int = Field(gt=0)  # contacts older than this are not read
+
+    @field_validator("windows_days")
+    @classmethod
+    def _positive_unique(cls, v: list[int]) -> list[int]:
+        if any(d <= 0 for d in v) or len(set(v)) != len(v):
+            raise ValueError(f"windows must be distinct positive day counts, got {v}")
+        return sorted(v)
+
+    @field_validator("channels")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not c.isidentifier() or c != c.lower()]
+        if bad or len(set(v)) != len(v):
+            raise ValueError(f"channels must be distinct lower-case identifiers, got {v}")
+        return v
+
+    @field_validator("abc_shares")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if any(s <= 0 for s in v) or abs(sum(v) - 1.0) > 1e-9:
+            raise ValueError(f"A/B/C shares must be positive and sum to 1, got {v}")
+        return v
+
+    @field_validator("digital_channels")
+    @classmethod
+    def _digital_known(cls, v: list[str], info) -> list[str]:
+        unknown = [c for c in v if c not in info.data.get("channels", v)]
+        if unknown:
+            raise ValueError(f"{unknown} are not in features.channels")
+        return v
+
+    @field_validator("lookback_days")
+    @classmethod
+    def _covers_windows(cls, v: int, info) -> int:
+        longest = max([*info.data.get("windows_days", []), info.data.get("experience_days", 0)])
+        if v < longest:
+            raise ValueError(f"must cover the longest window ({longest} days), got {v}")
+        return v
 
 
 class TagsConfig(_Section):
     """jobs.tags (the tag catalog lives in conf/tags/)."""
 
+    catalog_dir: str  # folder of tag YAML files; relative paths are under the conf folder
+
+
+class MlFeaturesConfig(_Section):
+    """The feature table the models train on and score (any table with a key and snapshots)."""
+
+    table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
+    key: str
+    snapshot_column: str
+    feature_columns: list[str]  # empty: every numeric column but key, snapshot and label
+    exclude_columns: list[str]  # never used as features (ids, leaky columns)
+
+
+class MlSegmentsConfig(_Section):
+    model_name: str  # registered model
+    experiment: str
+    algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"]
+    k_values: list[int] = Field(min_length=1)  # candidates; the best silhouette wins
+    max_iter: int = Field(gt=0)
+    seed: int
+    impute_strategy: Literal["mean", "median"]
+    name_features: int = Field(gt=0)  # a segment's name lists its most distinctive features
+    promote_metric: Literal["silhouette"]
+
+    @field_validator("k_values")
+    @classmethod
+    def _k_at_least_two(cls, ks: list[int]) -> list[int]:
+        if min(ks) < 2:
+            raise ValueError(f"every k must be at least 2, got {ks}")
+        return ks
+
+
+class MlLogisticConfig(_Section):
+    max_iter: int = Field(gt=0)
+    reg_param: list[float] = Field(min_length=1)  # grid, tuned by the validation split
+    elastic_net_param: list[float] = Field(min_length=1)
+
+
+class MlGbtConfig(_Section):
+    max_iter: list[int] = Field(min_length=1)  # grids, tuned by the validation split
+    max_depth: list[int] = Field(min_length=1)
+    step_size: list[float] = Field(min_length=1)
+
+
+class MlChurnConfig(_Section):
+    model_name: str  # registered model
+    experiment: str
+    horizon_days: int = Field(gt=0)  # churn = a cancelled period ends within this after snapshot
+    label_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")  # subscriptions (label source)
+    label_column: str | None  # a 0/1 column of the feature table; null = build from label_table
+    active_only: bool  # built labels: only customers with an active subscription at snapshot
+    train_snapshot: date | None  # null: validation snapshot - horizon_days (or the latest before)
+    validation_snapshot: date | None  # null: latest snapshot <= run date - horizon_days
+    class_weight: Literal["balanced", "none"]
+    tuning_train_ratio: float = Field(gt=0, lt=1)  # TrainValidationSplit inside the train snapshot
+    seed: int
+    models: list[Literal["logistic", "gbt"]] = Field(min_length=1)
+    logistic: MlLogisticConfig
+    gbt: MlGbtConfig
+    calibration_bins: int = Field(gt=1)
+    promote_metric: Literal["roc_auc", "pr_auc", "lift_top_decile", "brier"]
+
+
+class MlScoreConfig(_Section):
+    models: list[Literal["churn", "segments"]] = Field(min_length=1)
+    snapshot_date: date | None  # null: latest feature snapshot <= run date
+
 
 class MlConfig(_Section):
     """jobs.train_segments, jobs.train_churn, jobs.score."""
+
+    features: MlFeaturesConfig
+    segments: MlSegmentsConfig
+    churn: MlChurnConfig
+    score: MlScoreConfig
+    segments_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
+    churn_scores_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
+
+
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]  # local HH:MM
+
+
+class PublishChannelConfig(_Section):
+    """One touchpoint of jobs.publish (times are local, publish.timezone)."""
+
+    consent_column: str | None  # silver/customers flag a marketing audience needs; null: none
+    send_window: list[ClockTime] = Field(min_length=2, max_length=2)  # [start, end)
+    quiet_hours: list[ClockTime] | None = Field(min_length=2, max_length=2)  # [start, end)
+    frequency_capped: bool  # its marketing contacts count toward (and obey) the caps
+    export_phone: bool  # the export carries the phone number (outbound_call only)
+
+
+class PublishFrequencyCap(_Section):
+    days: int = Field(gt=0)  # rolling window ending on the contact date
+    max_contacts: int = Field(ge=0)
+
+
+class PublishConfig(_Section):
+    """jobs.publish (audience definitions live in conf/audiences/)."""
+
+    audiences_dir: str  # folder of audience YAML files; relative paths are under the conf folder
+    timezone: str  # business time zone: run-date cut-off, send windows, quiet hours
+    contact_lag_days: int = Field(ge=0)  # audiences published for D are contacted on D + lag
+    pseudonym_key_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")  # env var holding the key
+    pseudonym_key_min_bytes: int = Field(gt=0)
+    profiling_consent_column: str | None  # needed for any tag-based use; null: not required
+    do_not_contact_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
+    do_not_contact_required: bool  # true: a missing table stops the job
+    frequency_caps: list[PublishFrequencyCap]
+    unresolved_repeat_days: int = Field(gt=0)  # 2+ inbound contacts this recent, last unresolved
+    published_tags: list[str]  # portrait tags in gold/marketing_tags; empty = all of them
+    export_dir: StoragePath  # <export_dir>/<run date>/<channel>/<audience id>.csv
+    pii_guard: bool  # scan every output for phones, id-card numbers and names before writing
+    channels: dict[str, PublishChannelConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _phone_only_to_dialer(
+        cls, v: dict[str, PublishChannelConfig]
+    ) -> dict[str, PublishChannelConfig]:
+        bad = sorted(name for name, c in v.items() if c.export_phone and name != "outbound_call")
+        if bad:
+            raise ValueError(f"only the outbound_call dialer export may carry phones, not {bad}")
+        return v
 
 
 class Config(_Section):
@@ -137,6 +351,7 @@ class Config(_Section):
     features: FeaturesConfig
     tags: TagsConfig
     ml: MlConfig
+    publish: PublishConfig
 
 
 def default_conf_dir() -> Path:
