@@ -1,0 +1,149 @@
+"""Churn classifiers: logistic regression baseline and gradient-boosted trees, tuned by a
+validation split of the train snapshot; scoring to churn probabilities."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.tuning import ParamGridBuilder, TrainValidationSplit
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from contactlake.config import MlChurnConfig
+from contactlake.ml.data import LABEL, WEIGHT
+
+PROBABILITY = "churn_probability"
+MODEL_KINDS = {"logistic": "logistic_regression", "gbt": "gradient_boosted_trees"}
+
+
+@dataclass
+class Tuned:
+    """A fitted pipeline, the grid point chosen and its split metric (areaUnderROC)."""
+
+    kind: str
+    model: PipelineModel
+    params: dict[str, float | int]
+    tuning_roc_auc: float | None  # None when the grid has a single point (nothing to choose)
+
+
+def _classifier_and_grid(kind: str, cfg: MlChurnConfig, weighted: bool):
+    if kind == "logistic":
+        clf = LogisticRegression(maxIter=cfg.logistic.max_iter, standardization=False)
+        grid = {
+            clf.regParam: cfg.logistic.reg_param,
+            clf.elasticNetParam: cfg.logistic.elastic_net_param,
+        }
+    elif kind == "gbt":
+        clf = GBTClassifier(seed=cfg.seed)
+        grid = {
+            clf.maxIter: cfg.gbt.max_iter,
+            clf.maxDepth: cfg.gbt.max_depth,
+            clf.stepSize: cfg.gbt.step_size,
+        }
+    else:
+        raise ValueError(f"unknown churn model {kind!r}")
+    clf = clf.setFeaturesCol("features").setLabelCol(LABEL)
+    if weighted:
+        clf = clf.setWeightCol(WEIGHT)
+    return clf, grid
+
+
+def build_pipeline(features: list[str], classifier) -> Pipeline:
+    """Median imputation -> VectorAssembler -> StandardScaler -> ``classifier``.
+
+    The fitted model adds ``probability`` (vector) and ``prediction`` to rows with the
+    ``features`` columns.
+    """
+    filled = [f"{c}__imputed" for c in features]
+    return Pipeline(
+        stages=[
+            Imputer(inputCols=features, outputCols=filled, strategy="median"),
+            VectorAssembler(inputCols=filled, outputCol="features_raw"),
+            StandardScaler(
+                inputCol="features_raw", outputCol="features", withMean=True, withStd=True
+            ),
+            classifier,
+        ]
+    )
+
+
+def tune(
+    kind: str, train: DataFrame, features: list[str], cfg: MlChurnConfig, weighted: bool
+) -> Tuned:
+    """Fit ``kind`` ("logistic" or "gbt") on ``train`` (features, ``label``, ``weight``).
+
+    A grid of more than one point is tuned with a TrainValidationSplit of ``train``
+    (areaUnderROC, weighted when ``weighted``); the best point is refitted on all of it.
+    """
+    clf, grid = _classifier_and_grid(kind, cfg, weighted)
+    pipeline = build_pipeline(features, clf)
+    names = [p.name for p in grid]
+    points = list(itertools.product(*grid.values()))
+    if len(points) == 1:
+        params = dict(zip(grid, points[0], strict=True))
+        model = pipeline.fit(train, params)
+        return Tuned(kind, model, dict(zip(names, points[0], strict=True)), None)
+    builder = ParamGridBuilder()
+    for param, values in grid.items():
+        builder = builder.addGrid(param, values)
+    maps = builder.build()
+    evaluator = BinaryClassificationEvaluator(
+        rawPredictionCol="probability", labelCol=LABEL, metricName="areaUnderROC"
+    )
+    if weighted:
+        evaluator = evaluator.setWeightCol(WEIGHT)
+    split = TrainValidationSplit(
+        estimator=pipeline,
+        estimatorParamMaps=maps,
+        evaluator=evaluator,
+        trainRatio=cfg.tuning_train_ratio,
+        seed=cfg.seed,
+    ).fit(train)
+    best = max(range(len(maps)), key=lambda i: split.validationMetrics[i])
+    chosen = {p.name: maps[best][p] for p in grid}
+    return Tuned(kind, split.bestModel, chosen, float(split.validationMetrics[best]))
+
+
+def with_probability(model: PipelineModel, rows: DataFrame) -> DataFrame:
+    """Score rows: adds ``churn_probability`` (double, probability of class 1)."""
+    scored = model.transform(rows)
+    return scored.withColumn(PROBABILITY, vector_to_array(F.col("probability"))[1])
+
+
+def feature_importance(model: PipelineModel, features: list[str]) -> list[tuple[str, float]]:
+    """Importance per feature, largest first: GBT feature importances, or the absolute
+    coefficients of the logistic regression (on standardised features, so comparable)."""
+    fitted = model.stages[-1]
+    if hasattr(fitted, "featureImportances"):
+        values = fitted.featureImportances.toArray()
+    else:
+        values = [abs(v) for v in fitted.coefficients.toArray()]
+    return sorted(zip(features, map(float, values), strict=True), key=lambda fv: -fv[1])
+
+
+def churn_scores(
+    scored: DataFrame,
+    *,
+    key: str,
+    snapshot_column: str,
+    model_name: str,
+    model_version: int,
+) -> DataFrame:
+    """The rows of gold/churn_scores from :func:`with_probability` output.
+
+    Returns:
+        Columns snapshot_date, customer_key, churn_probability, model_name, model_version.
+    """
+    return scored.select(
+        F.col(snapshot_column).cast("date").alias("snapshot_date"),
+        F.col(key).cast("string").alias("customer_key"),
+        F.col(PROBABILITY).cast("double").alias(PROBABILITY),
+        F.lit(model_name).alias("model_name"),
+        F.lit(int(model_version)).alias("model_version"),
+    )
