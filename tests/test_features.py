@@ -361,3 +361,20 @@ def test_features_job_replaces_its_snapshot_on_rerun(spark, job_argv, lake):
     assert (k1.contacts_30d, k1.revenue_3m, k1.complaints_90d, k1.latest_nps) == (4, 130.0, 0, None)
     runs = lake.read("ops/job_runs").where(F.col("job") == "features").collect()
     assert [r.status for r in runs] == ["succeeded", "succeeded"]
+
+    # an extra (training) snapshot missing from the table is computed next to the run date
+    extra = job_argv(
+        "2026-01-31",
+        overrides=(
+            "features.channels=[voice, app, wechat, chatbot]",
+            "features.digital_channels=[app, wechat, chatbot]",
+            "features.extra_snapshots=[2026-01-15]",
+        ),
+    )
+    assert job.main(extra, spark=spark) == 0
+    table = lake.read("gold/customer_features")
+    assert sorted(table.where("snapshot_date = '2026-01-31'").collect()) == first_rows
+    dates = [
+        r.snapshot_date.isoformat() for r in table.select("snapshot_date").distinct().collect()
+    ]
+    assert sorted(dates) == ["2026-01-15", "2026-01-31"]

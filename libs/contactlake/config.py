@@ -124,6 +124,7 @@ class KpisConfig(_Section):
     alert_history_days: int = Field(gt=0)  # trailing kpi_daily history for anomalies
     alert_min_history: int = Field(ge=2)  # fewer complete history points: no anomaly test
     alert_z: float = Field(gt=0)  # anomaly when |value - mean| > z * standard deviation
+    alert_min_denominator: float = Field(ge=0)  # smaller groups raise no alert (noise)
 
     @field_validator("concentration_top_shares")
     @classmethod
@@ -154,6 +155,9 @@ class FeaturesConfig(_Section):
     rfm_days: int = Field(gt=0)  # RFM frequency/monetary over payments of the last N days
     abc_shares: list[float] = Field(min_length=3, max_length=3)  # revenue shares of A, B, C
     lookback_days: int = Field(gt=0)  # contacts older than this are not read
+    # earlier snapshots to compute as well when the table lacks them (model training needs
+    # a train and a validation snapshot); the run date's snapshot is always computed
+    extra_snapshots: list[date]
 
     @field_validator("windows_days")
     @classmethod
