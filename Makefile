@@ -4,16 +4,21 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.setup-stamp
 ENV ?= local
 RUN_DATE ?=
 SCALE ?= large
 PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYSPARK_PYTHON := $(abspath $(PY))
+# jobs.publish pseudonymises customers with an HMAC key from $CONTACTLAKE_PSEUDONYM_KEY;
+# locally, a random key made once per checkout (git-ignored) keeps pseudonyms stable.
+KEY_FILE := .pseudonym-key
 
 .PHONY: setup check-java run test test-fast test-e2e lint bench package mlflow-ui clean
 
-setup: check-java $(STAMP)
+setup: check-java $(STAMP) $(AIRFLOW_STAMP)
 
 check-java:
 	@v=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1); \
@@ -31,7 +36,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-run: setup
+# Airflow lives in its own environment (its pins clash with MLflow's); tests load the DAGs with it.
+$(AIRFLOW_STAMP): deploy/airflow/requirements.txt
+	@[ -x $(AIRFLOW_VENV)/bin/python ] || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --no-deps -r deploy/airflow/requirements.txt
+	@touch $(AIRFLOW_STAMP)
+
+$(KEY_FILE):
+	@umask 077; $(PY) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+run: setup $(KEY_FILE)
+	CONTACTLAKE_PSEUDONYM_KEY=$${CONTACTLAKE_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
 	$(PY) -m jobs.pipeline --env $(ENV) $(if $(RUN_DATE),--run-date $(RUN_DATE))
 
 test: setup
@@ -60,4 +76,4 @@ mlflow-ui: setup
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
 
 clean:
-	rm -rf lake landing truth mlruns mlflow.db dist build spark-warehouse .pytest_cache
+	rm -rf lake landing truth mlruns mlflow.db exports reports dist build spark-warehouse .pytest_cache
