@@ -8,6 +8,13 @@ contacts are rebuilt for the contact dates the new batches touch (late records l
 their own date) and replace those partitions; customers keep their history (SCD2).
 Every bronze row of a new batch is accounted for: silver, quarantine, a merged duplicate,
 or an IVR session merged into its call; a mismatch fails the job before anything is written.
+
+Business sources (billing, complaints, surveys, campaign) are unified when their bronze
+table exists: subscriptions and bills are rebuilt from all billing rows (overwrite);
+complaints, surveys and campaign_contacts replace the partitions that the keys of the new
+batches are in, or were in (rows may move, e.g. a holdout row once its campaign's launch
+date is known). Their rows are accounted for the same way (a payment merged into its bill,
+a cancellation into its subscription period, a repeated key into the latest record).
 """
 
 from __future__ import annotations
@@ -15,11 +22,11 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
+from contactlake import business as biz
 from contactlake.cleaning import normalise_phones
 from contactlake.identity import assign_keys, connected_components, find_hubs, node
 from contactlake.ingest.bronze import QUARANTINE_SCHEMA
@@ -42,7 +49,17 @@ from contactlake.unify import (
 )
 
 JOB = "unify"
+# Intermediate results are materialised with localCheckpoint(), not persist(): it also cuts
+# their lineage. With persist() every later plan kept the whole bronze->silver tree, and
+# Spark's planning (cache lookups, AQE plan strings) grew until it took minutes per step.
 SOURCES = ("crm", "voice", "ivr", "digital")
+BUSINESS_SOURCES = ("billing", "complaints", "surveys", "campaign")
+# table -> (key, partition column) of the business tables merged by key
+KEYED_TABLES = {
+    "silver/complaints": ("ticket_id", "open_date"),
+    "silver/surveys": ("survey_id", "answered_date"),
+    "silver/campaign_contacts": ("attempt_id", "attempt_date"),
+}
 REGISTRY = "ops/unified_batches"
 REGISTRY_SCHEMA = StructType(
     [
@@ -96,18 +113,186 @@ def _quarantine(rows: DataFrame, batches: list[str]) -> DataFrame:
     )
 
 
+def _check_counts(parts: list[DataFrame]) -> dict[str, dict[str, dict[str, int]]]:
+    """Per source and batch: bronze rows = silver + quarantined + merged, else UnifyError.
+
+    ``parts``: ``source, _batch_id, label, n`` with label bronze, silver, quarantined or
+    merged; collected as one Spark job.
+
+    Returns:
+        source -> batch -> label -> rows.
+    """
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    for r in union.collect():
+        batch = counts.setdefault(r.source, {}).setdefault(r._batch_id, {})
+        batch[r.label] = batch.get(r.label, 0) + r.n
+    for source, batches in counts.items():
+        for batch, c in batches.items():
+            total = c.get("silver", 0) + c.get("quarantined", 0) + c.get("merged", 0)
+            if total != c.get("bronze", 0):
+                raise UnifyError(
+                    f"{source} batch {batch}: {c.get('bronze', 0)} bronze rows but {total} accounted for {c}"
+                )
+    return counts
+
+
+def _bronze_counts(source: str, bronze: DataFrame, batches: list[str]) -> DataFrame:
+    return (
+        bronze.where(F.col("_batch_id").isin(batches))
+        .groupBy("_batch_id")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .select(F.lit(source).alias("source"), "_batch_id", F.lit("bronze").alias("label"), "n")
+    )
+
+
+def _partition_filter(column: str, values: list) -> Column:
+    known = [v for v in values if v is not None]
+    cond = F.col(column).isin(known) if known else F.lit(False)
+    return cond | F.col(column).isNull() if None in values else cond
+
+
+def _write_whole(ctx: JobContext, rows: DataFrame, table: str) -> int:
+    rows = rows.localCheckpoint()
+    ctx.check_quality(rows, table)
+    written = ctx.lake.write(rows, table, mode="overwrite", app_id=ctx.app_id).rows_added
+    return written
+
+
+def _write_touched(ctx: JobContext, rows: DataFrame, table: str, touched: DataFrame) -> int:
+    """Replace the partitions of ``table`` that hold, or held, the keys in ``touched``.
+
+    ``rows``: every current row of the table (one per key, from all of bronze); written
+    whole when the table does not exist yet.
+    """
+    key, part = KEYED_TABLES[table]
+    touched = touched.select(key).distinct()
+    where = None
+    if ctx.lake.exists(table):
+        wanted = rows.join(touched, key, "left_semi").select(part)
+        held = ctx.lake.read(table).select(key, part).join(touched, key, "left_semi").select(part)
+        values = sorted({r[0] for r in wanted.unionByName(held).distinct().collect()}, key=str)
+        if not values:
+            return 0
+        rows = rows.where(_partition_filter(part, values))
+        where = {part: [None if v is None else v.isoformat() for v in values]}
+    rows = rows.localCheckpoint()
+    ctx.check_quality(rows, table)
+    written = ctx.lake.write(
+        rows, table, mode="overwrite", partition_by=[part], replace_where=where, app_id=ctx.app_id
+    ).rows_added
+    return written
+
+
+def _clean_business(
+    ctx: JobContext,
+    bronze: dict[str, DataFrame],
+    new: dict[str, list[str]],
+    tz: dict[str, str],
+    contacts_changed: bool,
+) -> dict[str, tuple[DataFrame, DataFrame]]:
+    """source -> (cleaned rows with ``_reason``, outcomes of the valid ones), for the
+    business sources with new batches (surveys also when new contacts may key them)."""
+    cleaners = {
+        "billing": biz.billing_records,
+        "complaints": biz.complaint_records,
+        "surveys": biz.survey_records,
+        "campaign": biz.campaign_records,
+    }
+    out = {}
+    for source, clean in cleaners.items():
+        wanted = new.get(source) or (source == "surveys" and contacts_changed)
+        if source not in bronze or not wanted:
+            continue
+        cleaned = clean(bronze[source], tz[source]).localCheckpoint()
+        valid = cleaned.where(F.col("_reason").isNull())
+        no_keys = ctx.spark.createDataFrame([], "customer_id string, customer_key string")
+        if source == "billing":
+            outcomes = biz.subscriptions(valid, no_keys)[1].unionByName(
+                biz.bills(valid, no_keys)[1]
+            )
+        elif source == "complaints":
+            outcomes = biz.complaints(valid, no_keys)[1]
+        elif source == "surveys":
+            outcomes = biz.surveys(valid, no_keys.withColumnRenamed("customer_id", "contact_id"))[1]
+        else:
+            outcomes = biz.campaign_contacts(valid, no_keys)[1]
+        out[source] = (cleaned, outcomes)
+    return out
+
+
+def _write_business(
+    ctx: JobContext,
+    business: dict[str, tuple[DataFrame, DataFrame]],
+    crm_keys: DataFrame,
+    new: dict[str, list[str]],
+    valid_contacts: DataFrame,
+    new_contact_batches: list[str],
+) -> int:
+    """Write the silver business tables of the cleaned sources; returns rows written."""
+    written = 0
+
+    def batch_rows(source: str) -> DataFrame:
+        cleaned = business[source][0]
+        return cleaned.where(F.col("_reason").isNull() & F.col("_batch_id").isin(new[source]))
+
+    def current(table: DataFrame) -> DataFrame:
+        return table.where(~F.col("_merged")).drop("_merged")
+
+    if "billing" in business and new["billing"]:
+        valid = business["billing"][0].where(F.col("_reason").isNull())
+        written += _write_whole(ctx, biz.subscriptions(valid, crm_keys)[0], "silver/subscriptions")
+        written += _write_whole(ctx, biz.bills(valid, crm_keys)[0], "silver/bills")
+    if "complaints" in business and new["complaints"]:
+        valid = business["complaints"][0].where(F.col("_reason").isNull())
+        table = current(biz.complaints(valid, crm_keys)[0])
+        written += _write_touched(ctx, table, "silver/complaints", batch_rows("complaints"))
+    if "surveys" in business:
+        valid = business["surveys"][0].where(F.col("_reason").isNull())
+        contact_keys = ctx.lake.read("silver/contacts").select("contact_id", "customer_key")
+        table = current(biz.surveys(valid, contact_keys)[0])
+        # a survey can land before its contact: surveys of newly unified contacts are
+        # rewritten too, so they get their customer_key
+        new_contacts = valid_contacts.where(F.col("_batch_id").isin(new_contact_batches))
+        touched = (
+            batch_rows("surveys")
+            .select("survey_id")
+            .unionByName(
+                valid.join(new_contacts.select("contact_id"), "contact_id", "left_semi").select(
+                    "survey_id"
+                )
+            )
+        )
+        written += _write_touched(ctx, table, "silver/surveys", touched)
+    if "campaign" in business and new["campaign"]:
+        valid = business["campaign"][0].where(F.col("_reason").isNull())
+        table = current(biz.campaign_contacts(valid, crm_keys)[0])
+        # a holdout row is dated by its campaign's first attempt: new attempts may move it
+        campaigns = batch_rows("campaign").select("campaign_id").distinct()
+        holdouts = valid.where(F.col("attempt_no") == 0).join(campaigns, "campaign_id", "left_semi")
+        touched = (
+            batch_rows("campaign").select("attempt_id").unionByName(holdouts.select("attempt_id"))
+        )
+        written += _write_touched(ctx, table, "silver/campaign_contacts", touched)
+    return written
+
+
 def run(ctx: JobContext) -> None:
     cfg = ctx.cfg.unify
     specs = load_sources(ctx.cfg.conf_dir)
     missing = [s for s in SOURCES if not ctx.lake.exists(f"bronze/{s}")]
     if missing:
         raise UnifyError(f"bronze tables missing for {missing}: run jobs.ingest first")
-    bronze = {s: ctx.lake.read(f"bronze/{s}") for s in SOURCES}
+    # older lakes have only the contact sources: business sources are unified once landed
+    present = [s for s in BUSINESS_SOURCES if ctx.lake.exists(f"bronze/{s}")]
+    bronze = {s: ctx.lake.read(f"bronze/{s}") for s in (*SOURCES, *present)}
     new = _new_batches(ctx, bronze)
     if not any(new.values()):
         ctx.log.info("no new bronze batches: silver is up to date")
         return
-    tz = {s: specs[s].timezone for s in SOURCES}
+    tz = {s: specs[s].timezone for s in (*SOURCES, *present)}
     region, today = cfg.phone_region, ctx.run_date
 
     with ctx.stage("clean") as info:
@@ -129,12 +314,10 @@ def run(ctx: JobContext) -> None:
             .drop("_e164")
         )
         digital = digital_contacts(bronze["digital"], tz["digital"], today, cfg.max_duration_s)
-        crm, voice, ivr, digital = (
-            d.persist(StorageLevel.MEMORY_AND_DISK) for d in (crm, voice, ivr, digital)
-        )
+        crm, voice, ivr, digital = (d.localCheckpoint() for d in (crm, voice, ivr, digital))
         ok = F.col("_reason").isNull()
         calls, merged_ivr = attach_ivr(voice.where(ok), ivr.where(ok))
-        merged_ivr = merged_ivr.persist(StorageLevel.MEMORY_AND_DISK)
+        merged_ivr = merged_ivr.localCheckpoint()
         contacts = (
             calls.select(*CONTACT_COLUMNS, "_raw", "_batch_id")
             .unionByName(
@@ -144,23 +327,29 @@ def run(ctx: JobContext) -> None:
             )
             .unionByName(digital.where(ok).select(*CONTACT_COLUMNS, "_raw", "_batch_id"))
         )
-        contacts = collapse_duplicates(contacts, cfg.duplicate_tolerance_s).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
+        contacts = collapse_duplicates(contacts, cfg.duplicate_tolerance_s).localCheckpoint()
         info["rows"] = contacts.count()
+
+    with ctx.stage("clean business sources") as info:
+        # every business row is cleaned (not only the new batches): subscriptions and bills
+        # are rebuilt whole, and keys repeated across batches resolve to one row
+        business = _clean_business(
+            ctx, bronze, new, tz, contacts_changed=any(new[s] for s in SOURCES)
+        )
+        info["rows"] = len(business)
 
     with ctx.stage("account for every bronze row") as info:
 
         def tally(df, label):
             return (
-                df.where(F.col("_batch_id").isin(new_all))
+                df.where(F.col("_batch_id").isin(new[source]))
                 .groupBy("_batch_id")
                 .agg(F.count(F.lit(1)).alias("n"))
                 .withColumn("label", F.lit(label))
             )
 
-        new_all = sorted({b for bs in new.values() for b in bs})
-        per_source = {}
+        new_all = sorted({b for s in SOURCES for b in new[s]})
+        every_part = []
         for source, cleaned in (("crm", crm), ("voice", voice), ("ivr", ivr), ("digital", digital)):
             bad = tally(cleaned.where(~ok), "quarantined")
             if source == "crm":
@@ -189,17 +378,16 @@ def run(ctx: JobContext) -> None:
                 else bad.unionByName(good).unionByName(merged)
             )
             landed = tally(bronze[source], "bronze")
-            counts: dict[str, dict[str, int]] = {}
-            for r in parts.unionByName(landed).collect():
-                counts.setdefault(r._batch_id, {}).setdefault(r.label, 0)
-                counts[r._batch_id][r.label] += r.n
-            for batch, c in counts.items():
-                total = c.get("silver", 0) + c.get("quarantined", 0) + c.get("merged", 0)
-                if total != c.get("bronze", 0):
-                    raise UnifyError(
-                        f"{source} batch {batch}: {c.get('bronze', 0)} bronze rows but {total} accounted for {c}"
+            every_part.append(parts.unionByName(landed).select(F.lit(source).alias("source"), "*"))
+        for source, (cleaned, outcomes) in business.items():
+            if new[source]:
+                every_part.append(
+                    biz.outcome_counts(cleaned, outcomes, new[source]).select(
+                        F.lit(source).alias("source"), "_batch_id", "label", "n"
                     )
-            per_source[source] = counts
+                )
+                every_part.append(_bronze_counts(source, bronze[source], new[source]))
+        per_source = _check_counts(every_part)
         info["rows"] = sum(c.get("bronze", 0) for s in per_source.values() for c in s.values())
 
     with ctx.stage("identity") as info:
@@ -238,7 +426,7 @@ def run(ctx: JobContext) -> None:
                 F.when(F.col("is_hub").isNull(), F.col("customer_key")).alias("customer_key"),
                 F.coalesce("is_hub", F.lit(False)).alias("is_hub"),
             )
-            .persist(StorageLevel.MEMORY_AND_DISK)
+            .localCheckpoint()
         )
         info["rows"] = identity.count()
         ctx.log.info("identity: %d identifiers, %d hubs", info["rows"], len(hub_names))
@@ -253,7 +441,7 @@ def run(ctx: JobContext) -> None:
         )
         out = keyed_contacts.select("customer_key", *CONTACT_COLUMNS).repartition("contact_date")
         # validated and written: computed once
-        out = out.persist(StorageLevel.MEMORY_AND_DISK)
+        out = out.localCheckpoint()
         ctx.check_quality(out, "silver/contacts")
         written = ctx.lake.write(
             out,
@@ -263,7 +451,6 @@ def run(ctx: JobContext) -> None:
             replace_where={"contact_date": [d.isoformat() for d in dates]},
             app_id=ctx.app_id,
         )
-        out.unpersist()
         info["rows"] = written.rows_added
         ctx.rows_out += written.rows_added
 
@@ -281,16 +468,25 @@ def run(ctx: JobContext) -> None:
         )
         history = ctx.lake.read("silver/customers") if ctx.lake.exists("silver/customers") else None
         customers = scd2_customers(history, crm.where(ok), crm_keys)
-        customers = customers.persist(StorageLevel.MEMORY_AND_DISK)
+        customers = customers.localCheckpoint()
         ctx.check_quality(customers, "silver/customers")
         info["rows"] = ctx.lake.write(
             customers, "silver/customers", mode="overwrite", app_id=ctx.app_id
         ).rows_added
-        customers.unpersist()
+
+    with ctx.stage("silver business tables") as info:
+        crm_keys = identity.where(F.col("id_type") == "crm").select(
+            F.col("id_value").alias("customer_id"), "customer_key"
+        )
+        written = _write_business(ctx, business, crm_keys, new, valid_contacts, new_all)
+        info["rows"] = written
+        ctx.rows_out += written
 
     with ctx.stage("quarantine") as info:
         rejected = 0
-        for source, cleaned in (("crm", crm), ("voice", voice), ("ivr", ivr), ("digital", digital)):
+        cleaned_sources = [("crm", crm), ("voice", voice), ("ivr", ivr), ("digital", digital)]
+        cleaned_sources += [(source, cleaned) for source, (cleaned, _) in business.items()]
+        for source, cleaned in cleaned_sources:
             if not new[source]:
                 continue
             result = ctx.lake.write(
@@ -321,8 +517,6 @@ def run(ctx: JobContext) -> None:
             )
             ctx.rows_in += c.get("bronze", 0)
     ctx.lake.append_rows(REGISTRY, rows, REGISTRY_SCHEMA, app_id=ctx.app_id)
-    for df in (crm, voice, ivr, digital, merged_ivr, contacts, identity):
-        df.unpersist()
 
 
 def main(argv: list[str] | None = None, spark=None) -> int:
