@@ -237,7 +237,13 @@ def run_job(
     started = datetime.now(UTC)
     log.info("start %s run_date=%s env=%s run_id=%s", job, run_date, cfg.env, ctx.run_id)
     try:
-        body(ctx)
+        try:
+            body(ctx)
+        finally:
+            # A job's cached data dies with it: every persist() of a later job (jobs.pipeline
+            # shares one session) is matched against each cached plan, and that lookup grows
+            # with the plans left behind until planning alone takes minutes.
+            session.catalog.clearCache()
     except Exception as exc:
         log.debug("traceback:\n%s", traceback.format_exc())
         message = f"{type(exc).__name__}: {exc}"
