@@ -47,7 +47,8 @@ def features_schema(spark):
             "campaign_contacts": schemas.CAMPAIGN_CONTACTS,
         }.items()
     }
-    schema = customer_features(**empty, snapshot_date=D1, **cfg.model_dump()).schema
+    params = cfg.model_dump(exclude={"extra_snapshots"})  # which snapshots, not how
+    schema = customer_features(**empty, snapshot_date=D1, **params).schema
     return StructType([StructField(f.name, f.dataType) for f in schema.fields])  # as in the lake
 
 
