@@ -50,14 +50,18 @@ run: setup $(KEY_FILE)
 	CONTACTLAKE_PSEUDONYM_KEY=$${CONTACTLAKE_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
 	$(PY) -m jobs.pipeline --env $(ENV) $(if $(RUN_DATE),--run-date $(RUN_DATE))
 
+# Two workers, one Spark session each: much of a Spark test is driver-side (planning, Delta
+# commits, MLflow), so two overlap well on two cores. A file's tests stay on one worker.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-e2e: setup
 	$(PY) -m pytest -m e2e --timeout 3600 $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not e2e" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check libs jobs tests benchmarks
