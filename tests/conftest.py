@@ -12,6 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# pytest-xdist workers run with a bare __main__ (no __file__, no __spec__): importing
+# pyspark.sql.connect (MLflow and Great Expectations do) takes that for a doctest run and
+# exits the worker. Give __main__ a file name.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 @pytest.fixture(scope="session")
