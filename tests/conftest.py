@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import shutil
 import sys
@@ -14,10 +15,11 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # pytest-xdist workers run with a bare __main__ (no __file__, no __spec__): importing
 # pyspark.sql.connect (MLflow and Great Expectations do) takes that for a doctest run and
-# exits the worker. Give __main__ a file name.
+# exits the worker. A spec named "__main__" ends that, and spawned children (which
+# re-import a main module by its file or spec name) skip it, as they should.
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
-    _main.__file__ = "<pytest-xdist worker>"
+    _main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 
 @pytest.fixture(scope="session")
