@@ -46,6 +46,18 @@ def _date_filter(column: str, first, last):
     return F.col(column).between(F.lit(first), F.lit(last))
 
 
+def _replace_dates(ctx: JobContext, df, table: str, dates: list):
+    """Replace the ``kpi_date`` partitions of ``dates`` in ``table`` with ``df``."""
+    return ctx.lake.write(
+        df,
+        table,
+        mode="overwrite",
+        partition_by=["kpi_date"],
+        replace_where={"kpi_date": [d.isoformat() for d in dates]},
+        app_id=ctx.app_id,
+    )
+
+
 def run(ctx: JobContext) -> None:
     cfg = ctx.cfg.kpis
     catalog = kpis.load_catalog(Path(ctx.cfg.conf_dir) / "kpis")
@@ -132,14 +144,7 @@ def run(ctx: JobContext) -> None:
         daily = kpis.finalize(aggregated, active, ctx.run_date, lookahead)
         daily = daily.repartition("kpi_date").persist(StorageLevel.MEMORY_AND_DISK)
         ctx.check_quality(daily, KPI_DAILY)
-        written = ctx.lake.write(
-            daily,
-            KPI_DAILY,
-            mode="overwrite",
-            partition_by=["kpi_date"],
-            replace_where={"kpi_date": [d.isoformat() for d in dates]},
-            app_id=ctx.app_id,
-        )
+        written = _replace_dates(ctx, daily, KPI_DAILY, dates)
         info["rows"] = written.rows_added
         ctx.rows_out += written.rows_added
         for df in (daily, all_facts, contacts):
@@ -157,14 +162,7 @@ def run(ctx: JobContext) -> None:
             cfg.alert_z,
             cfg.alert_min_denominator,
         ).repartition("kpi_date")
-        written = ctx.lake.write(
-            found,
-            KPI_ALERTS,
-            mode="overwrite",
-            partition_by=["kpi_date"],
-            replace_where={"kpi_date": [d.isoformat() for d in dates]},
-            app_id=ctx.app_id,
-        )
+        written = _replace_dates(ctx, found, KPI_ALERTS, dates)
         info["rows"] = written.rows_added
         ctx.rows_out += written.rows_added
         ctx.log.info("%d alerts for %s .. %s", written.rows_added, first, last)
