@@ -9,6 +9,7 @@ AIRFLOW_STAMP := $(AIRFLOW_VENV)/.setup-stamp
 ENV ?= local
 RUN_DATE ?=
 SCALE ?= large
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -16,9 +17,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # locally, a random key made once per checkout (git-ignored) keeps pseudonyms stable.
 KEY_FILE := .pseudonym-key
 
-.PHONY: setup check-java run test test-fast test-e2e lint bench package mlflow-ui clean
+.PHONY: setup check-java browser run test test-fast test-e2e lint bench package mlflow-ui clean
 
-setup: check-java $(STAMP) $(AIRFLOW_STAMP)
+setup: check-java $(STAMP) $(AIRFLOW_STAMP) browser
 
 check-java:
 	@v=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1); \
@@ -26,6 +27,18 @@ check-java:
 	  echo "Java not found: Spark needs Java 17 or newer. Install it, e.g. 'apt-get install openjdk-17-jre-headless', or set JAVA_HOME."; exit 1; \
 	elif [ "$$v" -lt 17 ]; then \
 	  echo "Java $$v found: Spark needs Java 17 or newer (apt-get install openjdk-17-jre-headless)."; exit 1; \
+	fi
+
+# The run report's browser test (tests/test_report.py) draws the report in headless Chromium:
+# Debian's package, installed here when missing (as root with apt); else the test is skipped.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the report's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+	  echo "note: no $(CHROMIUM) and no root apt-get to install it: the report's browser test will be skipped"; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt
@@ -67,8 +80,9 @@ lint: setup
 	$(VENV)/bin/ruff check libs jobs tests benchmarks
 	$(VENV)/bin/ruff format --check libs jobs tests benchmarks
 
+# make bench SCALE=tiny|demo|large [BENCH_ARGS="--only pipeline,duckdb --keep"]
 bench: setup
-	$(PY) -m benchmarks.run --scale $(SCALE)
+	$(PY) -m benchmarks.run --scale $(SCALE) $(BENCH_ARGS)
 
 package: setup
 	rm -rf dist && mkdir -p dist

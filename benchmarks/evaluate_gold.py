@@ -1,13 +1,23 @@
 """Score the gold layer of a built lake against the generator's truth: KPIs against the
 planted concentration and repeat share, churn scores against the true churn probabilities,
-segments against the planted personas. Prints a markdown table and writes
-benchmarks/results/evaluate-gold-<name>.json.
+segments against the planted personas, uplift scores against the true uplift. Prints a
+markdown table and writes benchmarks/results/evaluate-gold-<name>.json.
 
     .venv/bin/python -m benchmarks.evaluate_gold --env local [--name demo] [--snapshot 2025-11-30]
 
 The KPI code is applied twice: to silver (what the pipeline reports) and to the truth's own
 contacts keyed by the true customer, which separates the KPI definition from identity
 resolution. Churn is compared on the validation snapshot, whose outcomes are known.
+
+Uplift: for each campaign with true uplifts, its eligible customers (treatment and control)
+are ranked by the champion's score in gold/uplift_scores, by a response-propensity model (a
+plain classifier of response fitted on the treated customers of the uplift model's own
+training rows, same features, learner and snapshots), by the true uplift (the best possible)
+and at random; the top 10/20/30% of each ranking is judged by the truth: expected
+incremental responders per contact (mean true uplift) and expected responders per contact
+(mean true response probability when contacted). Random selection is its exact expectation
+(the population mean). Figures are given for all eligible customers and for the customers
+the uplift model held out for validation.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ import json
 from datetime import date
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from mlflow import MlflowClient
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from benchmarks.common import save
@@ -25,7 +36,7 @@ from contactlake.config import load_config
 from contactlake.evaluation import adjusted_rand_index, roc_auc
 from contactlake.kpis import concentration, inbound, repeat_facts
 from contactlake.lake import Lake
-from contactlake.ml import churn, tracking
+from contactlake.ml import churn, tracking, uplift
 from contactlake.ml.data import as_double, model_inputs
 from contactlake.spark import build_session
 
@@ -47,6 +58,176 @@ def _planted_kpis(contacts: DataFrame, first: date, last: date, window: int, top
         .value
     )
     return {"repeat_share": repeat, "concentration": conc}
+
+
+UPLIFT_FRACTIONS = (0.1, 0.2, 0.3)
+SELECTIONS = {  # ranking column -> name in the results
+    "score": "uplift model",
+    "p_response": "response propensity",
+    "true_uplift": "truth (best possible)",
+}
+
+
+def _top_shares(population: DataFrame, fractions=UPLIFT_FRACTIONS) -> list[dict]:
+    """Mean true uplift and true treated response probability of the top share of each
+    campaign's customers under each ranking of :data:`SELECTIONS`, and at random.
+
+    Args:
+        population: campaign_id, customer_id, true_uplift, p_treated_true, and the ranking
+            columns (higher first; ties by customer_id).
+    """
+    per_campaign = Window.partitionBy("campaign_id")
+    ranked = population.withColumn("_n", F.count("*").over(per_campaign))
+    for column in SELECTIONS:
+        order = per_campaign.orderBy(F.col(column).desc_nulls_last(), "customer_id")
+        ranked = ranked.withColumn(f"_rank_{column}", F.row_number().over(order))
+    aggs = [
+        F.first("_n").alias("customers"),
+        F.avg("true_uplift").alias("random_incremental"),
+        F.avg("p_treated_true").alias("random_responders"),
+    ]
+    for column in SELECTIONS:
+        for f in fractions:
+            top = F.col(f"_rank_{column}") <= F.greatest(F.round(F.col("_n") * f), F.lit(1))
+            aggs += [
+                F.avg(F.when(top, F.col("true_uplift"))).alias(f"{column}|{f}|incremental"),
+                F.avg(F.when(top, F.col("p_treated_true"))).alias(f"{column}|{f}|responders"),
+            ]
+    rows = ranked.groupBy("campaign_id").agg(*aggs).orderBy("campaign_id").collect()
+    out = []
+    for r in rows:
+        d = r.asDict()
+        result = {"campaign_id": d["campaign_id"], "customers": d["customers"], "top": {}}
+        for f in fractions:
+            result["top"][str(f)] = {
+                "random": {
+                    "incremental_per_contact": d["random_incremental"],
+                    "responders_per_contact": d["random_responders"],
+                },
+                **{
+                    SELECTIONS[c]: {
+                        "incremental_per_contact": d[f"{c}|{f}|incremental"],
+                        "responders_per_contact": d[f"{c}|{f}|responders"],
+                    }
+                    for c in SELECTIONS
+                },
+            }
+        out.append(result)
+    return out
+
+
+def _uplift_vs_truth(spark, lake: Lake, cfg, truth: str, ids: DataFrame) -> dict:
+    """Uplift, propensity, truth and random selection judged by the true uplift."""
+    ucfg, feats = cfg.ml.uplift, cfg.ml.features
+    champion = tracking.champion(ucfg.model_name)
+    if champion is None or not lake.exists(cfg.ml.uplift_scores_table):
+        return {"missing": "no uplift champion or scores: run jobs.train_uplift, jobs.score"}
+    run = MlflowClient().get_run(champion.run_id)
+    params = run.data.params
+    campaigns = params["campaigns"].split(",")
+    snapshots = {c: date.fromisoformat(params[f"snapshot.{c}"]) for c in campaigns}
+    columns = params["features"].split(",")
+    table = lake.read(feats.table)
+    features = as_double(
+        table.where(F.col(feats.snapshot_column).isin(sorted(set(snapshots.values())))),
+        columns,
+    )
+    rows = uplift.split_by_customer(
+        uplift.training_rows(
+            uplift.campaign_outcomes(lake.read(ucfg.campaigns_table)),
+            features,
+            snapshots,
+            key=feats.key,
+            snapshot_column=feats.snapshot_column,
+        ),
+        key=feats.key,
+        share=float(params["validation_share"]),
+        seed=int(params["seed"]),
+    )
+    treated_train = rows.where((F.col(uplift.TREATED) == 1.0) & ~F.col(uplift.VALIDATION))
+    # the champion's own inputs and learner
+    categorical = params.get("categorical_columns", "none")
+    learner = ucfg.model_copy(
+        update={
+            "categorical_columns": [] if categorical == "none" else categorical.split(","),
+            "classifier": params.get("classifier", ucfg.classifier),
+        }
+    )
+    propensity = uplift.fit_response(treated_train.cache(), columns, learner)
+
+    scores = lake.read(cfg.ml.uplift_scores_table)
+    snapshot = scores.agg(F.max("snapshot_date")).first()[0]
+    scores = scores.where(F.col("snapshot_date") == F.lit(snapshot)).where(
+        F.col("model_version") == str(champion.version)
+    )
+    current = as_double(table.where(F.col(feats.snapshot_column) == F.lit(snapshot)), columns)
+    response = uplift.with_response(propensity, uplift.campaign_grid(current, campaigns)).select(
+        F.col(feats.key).alias("customer_key"), "campaign_id", uplift.P_RESPONSE
+    )
+    true = spark.read.parquet(f"{truth}/uplift").select(
+        "customer_id",
+        "campaign_id",
+        F.col("uplift").alias("true_uplift"),
+        F.col("p_response_treatment").alias("p_treated_true"),
+    )
+    population = uplift.split_by_customer(
+        true.join(ids, "customer_id")
+        .join(
+            scores.select("customer_key", "campaign_id", F.col("uplift").alias("score")),
+            ["customer_key", "campaign_id"],
+        )
+        .join(response, ["customer_key", "campaign_id"]),
+        key="customer_key",
+        share=float(params["validation_share"]),
+        seed=int(params["seed"]),
+    ).cache()
+    result = {
+        "model_version": int(champion.version),
+        "method": params.get("method"),
+        "score_snapshot": str(snapshot),
+        "training_snapshots": {c: str(s) for c, s in snapshots.items()},
+        "validation_metrics": {
+            k: v
+            for k, v in run.data.metrics.items()
+            if k.split(".")[0]
+            in ("qini_coefficient", "auuc", "uplift_at_10", "uplift_at_20", "uplift_at_30", "ate")
+        },
+        "all_customers": _top_shares(population),
+        "held_out_customers": _top_shares(population.where(uplift.VALIDATION)),
+    }
+    population.unpersist()
+    return result
+
+
+def _uplift_markdown(u: dict) -> list[str]:
+    if "missing" in u:
+        return [f"Uplift: {u['missing']}"]
+    names = ["uplift model", "response propensity", "random", "truth (best possible)"]
+    lines = [
+        "",
+        f"#### Uplift vs truth: expected incremental responders per contact "
+        f"(model v{u['model_version']} {u['method']}, scores of {u['score_snapshot']})",
+        "Top 10 / 20 / 30% of each campaign's eligible customers by each ranking; in brackets "
+        "the expected responders per contact (incremental or not).",
+        "",
+        "| campaign | customers | selection | top 10% | top 20% | top 30% |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scope, label in (("all_customers", "all"), ("held_out_customers", "held out")):
+        for c in u[scope]:
+            for name in names:
+                cells = []
+                for f in UPLIFT_FRACTIONS:
+                    v = c["top"][str(f)][name]
+                    cells.append(
+                        f"{v['incremental_per_contact']:.4f} ({v['responders_per_contact']:.3f})"
+                    )
+                lines.append(
+                    f"| {c['campaign_id']} ({label}) | {c['customers']:,} | {name} | "
+                    + " | ".join(cells)
+                    + " |"
+                )
+    return lines
 
 
 def main(argv=None) -> dict:
@@ -123,6 +304,8 @@ def main(argv=None) -> dict:
         .select(F.col("customer_id").alias("item"), F.col("segment_id").alias("cluster"))
     )
     ari = adjusted_rand_index(predicted, personas.withColumnRenamed("customer_id", "item")).first()
+    ids = keys.dropDuplicates(["customer_id"])
+    uplift_result = _uplift_vs_truth(spark, lake, cfg, truth, ids)
     result = {
         "kpis": kpis,
         "churn": {
@@ -135,6 +318,7 @@ def main(argv=None) -> dict:
             "ratio": model_auc["auc"] / truth_auc["auc"],
         },
         "segments": {"snapshot": str(latest), "customers": ari.items, "ari": ari.ari},
+        "uplift": uplift_result,
     }
     c, s = result["churn"], result["segments"]
     md = "\n".join(
@@ -151,6 +335,7 @@ def main(argv=None) -> dict:
             f"{c['model_auc']:.4f} (ratio {c['ratio']:.3f}) |",
             f"| segments vs personas, adjusted Rand ({s['customers']:,} customers) | 1 | | "
             f"{s['ari']:.3f} |",
+            *_uplift_markdown(uplift_result),
         ]
     )
     save(f"evaluate-gold-{args.name}", result, md)

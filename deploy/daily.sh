@@ -4,5 +4,5 @@
 # Model training runs weekly (deploy/airflow/contactlake_dags.py), not here.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-DAILY_JOBS="${DAILY_JOBS:-ingest,unify,kpis,features,score,tags,publish,maintain}"
+DAILY_JOBS="${DAILY_JOBS:-ingest,unify,kpis,features,score,tags,publish,maintain,report}"
 exec "$here/spark-submit.sh" pipeline --env cluster --jobs "$DAILY_JOBS" "$@"

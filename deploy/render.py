@@ -22,9 +22,11 @@ JOBS = {
     "tags": (4, "4g"),
     "train_segments": (4, "8g"),
     "train_churn": (8, "8g"),
+    "train_uplift": (4, "8g"),
     "score": (4, "8g"),
     "publish": (4, "4g"),
     "maintain": (2, "4g"),
+    "report": (2, "4g"),
 }
 
 SCRIPT = """#!/usr/bin/env bash

@@ -1,4 +1,5 @@
-"""Batch scoring with the champion models: gold/churn_scores and gold/segments.
+"""Batch scoring with the champion models: gold/churn_scores, gold/segments and
+gold/uplift_scores.
 
     python -m jobs.score --env local --run-date 2026-03-31
 
@@ -6,6 +7,11 @@ Loads ``models:/<model_name>@champion`` for each model of conf ml.score.models, 
 feature snapshot of the run date (the latest on or before it, or ml.score.snapshot_date) and
 replaces that snapshot's partition, so a re-run never duplicates rows. Every row carries the
 model name and version that produced it.
+
+Uplift is scored for every customer of the snapshot once per campaign: the campaigns of
+``ml.uplift.score_campaigns``, or (empty) every campaign the champion was trained on, which
+are the campaigns with a treatment/control history; an audience of any other campaign has
+no uplift to rank by (jobs.publish then orders it at random).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import sys
 
 from pyspark.sql import functions as F
 
-from contactlake.ml import churn, segments, tracking
-from contactlake.ml.data import as_double, latest_snapshot, model_inputs
+from contactlake.ml import churn, segments, tracking, uplift
+from contactlake.ml.data import MlDataError, as_double, latest_snapshot, model_inputs
 from contactlake.runner import JobContext, run_job
 
 JOB = "score"
@@ -26,8 +32,13 @@ def run(ctx: JobContext) -> None:
     tracking.configure(ctx.cfg.mlflow)
     # Models first: a missing champion fails the job before any work.
     champions = {}
+    model_names = {
+        "churn": ml.churn.model_name,
+        "segments": ml.segments.model_name,
+        "uplift": ml.uplift.model_name,
+    }
     for kind in ml.score.models:
-        name = ml.churn.model_name if kind == "churn" else ml.segments.model_name
+        name = model_names[kind]
         version, run_id, model = tracking.load_champion(name)
         champions[kind] = (name, version, run_id, model)
         ctx.log.info("%s: models:/%s@champion is v%d", kind, name, version)
@@ -55,6 +66,22 @@ def run(ctx: JobContext) -> None:
         outputs[ml.segments_table] = segments.assignments(
             assigned, names, model_name=name, model_version=version, **ids
         )
+
+    if "uplift" in champions:
+        name, version, _, model = champions["uplift"]
+        known = uplift.model_campaigns(model)
+        campaigns = ml.uplift.score_campaigns or known
+        unknown = sorted(set(campaigns) - set(known))
+        if unknown:
+            raise MlDataError(
+                f"ml.uplift.score_campaigns: {name} v{version} was not trained on {unknown} "
+                f"(it knows {known})"
+            )
+        grid = uplift.campaign_grid(as_double(rows, model_inputs(model)), campaigns)
+        outputs[ml.uplift_scores_table] = uplift.uplift_scores(
+            uplift.with_uplift(model, grid), model_name=name, model_version=version, **ids
+        )
+        ctx.log.info("uplift for campaigns %s", ", ".join(campaigns))
 
     for target, out in outputs.items():
         with ctx.stage(f"write {target}") as info:

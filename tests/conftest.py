@@ -50,6 +50,7 @@ def test_overrides(tmp_path) -> list[str]:
         f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
         f"mlflow.artifact_location={tmp_path / 'mlruns'}",
         f"quality.docs_dir={tmp_path / 'quality'}",
+        f"report.dir={tmp_path / 'reports'}",
     ]
 
 

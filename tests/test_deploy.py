@@ -70,6 +70,7 @@ def test_daily_dag_follows_the_data(dags):
     assert "features" in daily["score"]
     assert {"features", "score"} <= daily["tags"]
     assert "tags" in daily["publish"]
+    assert {"kpis", "publish"} <= daily["report"]  # the run report of what they wrote
 
 
 def test_submit_scripts_and_manifests_name_existing_jobs_and_confs():

@@ -34,10 +34,12 @@ DAILY = {
     "tags": ["features", "score"],  # model tags (segment, churn risk) need the scores
     "publish": ["tags", "score"],
     "maintain": ["kpis", "publish"],
+    "report": ["kpis", "publish"],  # the run report of the day's KPIs, models and audiences
 }
 WEEKLY = {
     "train_segments": [],
     "train_churn": [],
+    "train_uplift": [],
 }
 
 
@@ -79,5 +81,5 @@ weekly_training = build(
     "contactlake_weekly_training",
     "0 1 * * 1",
     WEEKLY,
-    "Retrain segmentation and churn; a better model becomes champion for daily scoring.",
+    "Retrain segmentation, churn and uplift; a better model becomes champion for daily scoring.",
 )

@@ -104,6 +104,29 @@ class QualityConfig(_Section):
     docs_dir: StoragePath  # Great Expectations project and Data Docs site
 
 
+class ReportConfig(_Section):
+    """jobs.report: the run report, one self-contained HTML page per run date."""
+
+    dir: StoragePath  # the page of run date D is <dir>/<D>/index.html
+    title: str = Field(min_length=1)
+    trend_days: int = Field(gt=0)  # trends over the N days ending on the run date
+    # KPI ids drawn as trends, in order; empty = every catalog KPI with an "all" value
+    # (but the channel KPIs, drawn in their own section); checked against the catalog by the job
+    kpis: list[str]
+    alerts_listed: int = Field(ge=0)  # rows of the run date's alert table
+    lorenz_compare_days: int = Field(ge=0)  # compare the Lorenz curve with N days before; 0: no
+    segment_features: int = Field(gt=0)  # features in the segment profile heat map
+    score_bins: int = Field(ge=2)  # churn score histogram bins over [0, 1]
+    roc_decimals: int = Field(ge=1, le=6)  # realised ROC/PR: scores rounded to this many decimals
+
+    @field_validator("kpis")
+    @classmethod
+    def _unique_kpis(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"KPI ids listed twice: {v}")
+        return v
+
+
 class KpisConfig(_Section):
     """jobs.kpis (owned by the KPI work; KPI definitions and targets live in conf/kpis/)."""
 
@@ -151,6 +174,7 @@ class FeaturesConfig(_Section):
     digital_channels: list[str]  # contacts on these count as digital (adoption share)
     repeat_window_days: int = Field(gt=0)  # a contact followed by another this soon is a repeat
     experience_days: int = Field(gt=0)  # waits, abandons, complaints, surveys, campaigns
+    long_wait_s: float = Field(gt=0)  # a contact waiting longer in queue is a long wait
     revenue_months: int = Field(gt=0)  # revenue = bills of the last N months
     rfm_days: int = Field(gt=0)  # RFM frequency/monetary over payments of the last N days
     abc_shares: list[float] = Field(min_length=3, max_length=3)  # revenue shares of A, B, C
@@ -218,12 +242,35 @@ class MlSegmentsConfig(_Section):
     model_name: str  # registered model
     experiment: str
     algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"]
+    # the columns segments are built on; empty: ml.features.feature_columns (and when that
+    # is empty too, every numeric column of the feature table)
+    feature_columns: list[str]
+    # features clustered as ln(1 + x) (heavy-tailed counts, amounts, durations); must be
+    # among feature_columns when those are listed
+    log_columns: list[str]
     k_values: list[int] = Field(min_length=1)  # candidates; the best silhouette wins
     max_iter: int = Field(gt=0)
     seed: int
     impute_strategy: Literal["mean", "median"]
     name_features: int = Field(gt=0)  # a segment's name lists its most distinctive features
     promote_metric: Literal["silhouette"]
+
+    @field_validator("feature_columns", "log_columns", "k_values")
+    @classmethod
+    def _no_duplicates(cls, v: list) -> list:
+        twice = sorted({x for x in v if v.count(x) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {twice}")
+        return v
+
+    @field_validator("log_columns")
+    @classmethod
+    def _logs_are_features(cls, logs: list[str], info) -> list[str]:
+        features = info.data.get("feature_columns") or []
+        unknown = [c for c in logs if c not in features]
+        if features and unknown:
+            raise ValueError(f"{unknown} are not in ml.segments.feature_columns")
+        return logs
 
     @field_validator("k_values")
     @classmethod
@@ -264,20 +311,71 @@ class MlChurnConfig(_Section):
     promote_metric: Literal["roc_auc", "pr_auc", "lift_top_decile", "brier"]
 
 
+class MlUpliftGbtConfig(_Section):
+    max_iter: int = Field(gt=0)
+    max_depth: int = Field(gt=0)
+    step_size: float = Field(gt=0, le=1)
+    min_instances_per_node: int = Field(gt=0)
+    subsampling_rate: float = Field(gt=0, le=1)
+
+
+class MlUpliftLogisticConfig(_Section):
+    max_iter: int = Field(gt=0)
+    reg_param: float = Field(ge=0)
+    elastic_net_param: float = Field(ge=0, le=1)
+
+
+class MlUpliftConfig(_Section):
+    """jobs.train_uplift (and the uplift scores of jobs.score)."""
+
+    model_name: str  # registered model
+    experiment: str
+    campaigns_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")  # attempts and holdouts
+    campaigns: list[str]  # train on these; empty = every campaign usable by the rules below
+    # a campaign is used once its outcome is known: last attempt + response_days <= run date
+    response_days: int = Field(ge=0)
+    # features: the latest snapshot before the first attempt, at most this many days before it
+    max_snapshot_age_days: int = Field(gt=0)
+    methods: list[Literal["two_model", "class_transformation"]] = Field(min_length=1)
+    # string columns of the feature table one-hot encoded as inputs (numeric ones come from
+    # ml.features); the campaign id always is
+    categorical_columns: list[str]
+    classifier: Literal["gbt", "logistic"]
+    gbt: MlUpliftGbtConfig
+    logistic: MlUpliftLogisticConfig
+    validation_share: float = Field(gt=0, lt=1)  # customers held out (all their campaigns)
+    min_group_rows: int = Field(ge=1)  # treated and control rows a campaign needs per side
+    seed: int
+    curve_points: int = Field(ge=2)  # points of the logged Qini curves
+    promote_metric: Literal[
+        "qini_coefficient", "auuc", "uplift_at_10", "uplift_at_20", "uplift_at_30"
+    ]
+    score_campaigns: list[str]  # jobs.score: campaigns scored; empty = all the model knows
+
+    @field_validator("methods", "campaigns", "score_campaigns", "categorical_columns")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicates in {v}")
+        return v
+
+
 class MlScoreConfig(_Section):
-    models: list[Literal["churn", "segments"]] = Field(min_length=1)
+    models: list[Literal["churn", "segments", "uplift"]] = Field(min_length=1)
     snapshot_date: date | None  # null: latest feature snapshot <= run date
 
 
 class MlConfig(_Section):
-    """jobs.train_segments, jobs.train_churn, jobs.score."""
+    """jobs.train_segments, jobs.train_churn, jobs.train_uplift, jobs.score."""
 
     features: MlFeaturesConfig
     segments: MlSegmentsConfig
     churn: MlChurnConfig
+    uplift: MlUpliftConfig
     score: MlScoreConfig
     segments_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
     churn_scores_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
+    uplift_scores_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")
 
 
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]  # local HH:MM
@@ -350,6 +448,7 @@ class Config(_Section):
     generate: GenerateConfig
     ingest: IngestConfig
     quality: QualityConfig
+    report: ReportConfig
     unify: UnifyConfig
     kpis: KpisConfig
     features: FeaturesConfig

@@ -96,3 +96,58 @@ def profile_chart(profile, names: dict[int, str], title: str):
     fig.colorbar(image, ax=ax, label="z-score vs population")
     fig.tight_layout()
     return fig
+
+
+def qini_chart(curves, title: str, group: str = "campaign_id"):
+    """Qini curve per ``group`` value against random targeting.
+
+    Args:
+        curves: :func:`contactlake.ml.metrics.uplift_at` rows (columns ``group``, fraction,
+            qini), any number of points per group.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for i, (name, points) in enumerate(curves.sort_values("fraction").groupby(group)):
+        x = [0.0, *points["fraction"]]
+        y = [0.0, *points["qini"]]
+        ax.plot(x, y, color=f"C{i}", label=str(name))
+        ax.plot([0, 1], [0, y[-1]], color=f"C{i}", linestyle="--", linewidth=0.8)
+    ax.axhline(0.0, color="grey", linewidth=0.5)
+    ax.set(
+        xlabel="share of customers targeted (by uplift score)",
+        ylabel="incremental responders per treated customer",
+        title=f"{title}: Qini curves (dashed: random)",
+    )
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def uplift_deciles_chart(deciles, title: str, group: str = "campaign_id"):
+    """Observed uplift (treated minus control response rate) in each decile of the score.
+
+    Args:
+        deciles: :func:`contactlake.ml.metrics.uplift_at` rows with ``bins=10`` (cumulative
+            treated, control and responders per decile), per ``group``.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    groups = sorted(deciles[group].unique())
+    width = 0.8 / max(len(groups), 1)
+    for i, name in enumerate(groups):
+        d = deciles[deciles[group] == name].sort_values("bin")
+        band = d[["treated", "control", "treated_responders", "control_responders"]].diff()
+        band.iloc[0] = d[band.columns].iloc[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uplift = band["treated_responders"] / band["treated"] - (
+                band["control_responders"] / band["control"]
+            )
+        ax.bar(d["bin"] + (i - (len(groups) - 1) / 2) * width, uplift, width, label=str(name))
+    ax.axhline(0.0, color="grey", linewidth=0.5)
+    ax.set(
+        xlabel="decile of the uplift score (1 = highest)",
+        ylabel="observed uplift in the decile",
+        title=title,
+        xticks=range(1, 11),
+    )
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.tuning import ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contactlake.config import MlChurnConfig
-from contactlake.ml.data import LABEL, WEIGHT
+from contactlake.ml.data import LABEL, WEIGHT, feature_stages
 
 PROBABILITY = "churn_probability"
 MODEL_KINDS = {"logistic": "logistic_regression", "gbt": "gradient_boosted_trees"}
@@ -60,17 +59,7 @@ def build_pipeline(features: list[str], classifier) -> Pipeline:
     The fitted model adds ``probability`` (vector) and ``prediction`` to rows with the
     ``features`` columns.
     """
-    filled = [f"{c}__imputed" for c in features]
-    return Pipeline(
-        stages=[
-            Imputer(inputCols=features, outputCols=filled, strategy="median"),
-            VectorAssembler(inputCols=filled, outputCol="features_raw"),
-            StandardScaler(
-                inputCol="features_raw", outputCol="features", withMean=True, withStd=True
-            ),
-            classifier,
-        ]
-    )
+    return Pipeline(stages=[*feature_stages(features), classifier])
 
 
 def tune(
@@ -119,12 +108,17 @@ def with_probability(model: PipelineModel, rows: DataFrame) -> DataFrame:
 def feature_importance(model: PipelineModel, features: list[str]) -> list[tuple[str, float]]:
     """Importance per feature, largest first: GBT feature importances, or the absolute
     coefficients of the logistic regression (on standardised features, so comparable)."""
-    fitted = model.stages[-1]
+    return classifier_importance(model.stages[-1], features)
+
+
+def classifier_importance(fitted, names: list[str]) -> list[tuple[str, float]]:
+    """Importance per input of a fitted MLlib classifier (tree importances or absolute
+    coefficients), largest first; ``names`` name the entries of its feature vector."""
     if hasattr(fitted, "featureImportances"):
         values = fitted.featureImportances.toArray()
     else:
         values = [abs(v) for v in fitted.coefficients.toArray()]
-    return sorted(zip(features, map(float, values), strict=True), key=lambda fv: -fv[1])
+    return sorted(zip(names, map(float, values), strict=True), key=lambda fv: -fv[1])
 
 
 def churn_scores(

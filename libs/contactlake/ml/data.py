@@ -1,9 +1,17 @@
-"""Model inputs: feature columns of any feature table, snapshot choice, churn labels, weights."""
+"""Model inputs: feature columns of any feature table, snapshot choice, churn labels, weights,
+and the preprocessing stages every classifier pipeline starts with."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from pyspark.ml.feature import (
+    Imputer,
+    OneHotEncoder,
+    StandardScaler,
+    StringIndexer,
+    VectorAssembler,
+)
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StructType
@@ -24,10 +32,12 @@ def feature_columns(
     snapshot_column: str,
     label_column: str | None = None,
     exclude: list[str] = (),
+    setting: str = "ml.features.feature_columns",
 ) -> list[str]:
     """The model's feature columns: the configured ones, else every numeric column.
 
-    Key, snapshot, label and excluded columns are never features.
+    Key, snapshot, label and excluded columns are never features. ``setting`` names the
+    configured list in errors.
 
     Raises:
         MlDataError: a configured column is missing or not numeric, or nothing is left.
@@ -40,9 +50,7 @@ def feature_columns(
             c for c in configured if c in types and not isinstance(types[c], NumericType)
         ]
         if missing or not_numeric:
-            raise MlDataError(
-                f"ml.features.feature_columns: missing {missing}, not numeric {not_numeric}"
-            )
+            raise MlDataError(f"{setting}: missing {missing}, not numeric {not_numeric}")
         chosen = [c for c in configured if c not in reserved]
     else:
         chosen = [n for n, t in types.items() if isinstance(t, NumericType) and n not in reserved]
@@ -167,6 +175,36 @@ def as_double(df: DataFrame, columns: list[str]) -> DataFrame:
     """Cast feature columns to double (Imputer keeps an integer column's type, which would
     truncate its mean; the profiles want one type too)."""
     return df.withColumns({c: F.col(c).cast("double") for c in columns})
+
+
+def feature_stages(features: list[str], categorical: list[str] = ()) -> list:
+    """Median imputation -> (one-hot of ``categorical``) -> VectorAssembler -> StandardScaler.
+
+    The first stage is always the Imputer (:func:`model_inputs` reads its input columns).
+    A categorical column's nulls and values unseen at fit time share one extra one-hot slot.
+
+    Returns:
+        Unfitted stages that add ``features`` (vector) to rows with the given columns.
+    """
+    filled = [f"{c}__imputed" for c in features]
+    indexed = [f"{c}__index" for c in categorical]
+    onehot = [f"{c}__onehot" for c in categorical]
+    stages = [Imputer(inputCols=features, outputCols=filled, strategy="median")]
+    if categorical:
+        stages += [
+            StringIndexer(
+                inputCols=list(categorical),
+                outputCols=indexed,
+                handleInvalid="keep",
+                stringOrderType="alphabetAsc",
+            ),
+            OneHotEncoder(inputCols=indexed, outputCols=onehot, handleInvalid="keep"),
+        ]
+    return [
+        *stages,
+        VectorAssembler(inputCols=filled + onehot, outputCol="features_raw"),
+        StandardScaler(inputCol="features_raw", outputCol="features", withMean=True, withStd=True),
+    ]
 
 
 def model_inputs(model) -> list[str]:

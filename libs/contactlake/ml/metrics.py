@@ -1,16 +1,21 @@
-"""Binary classification metrics computed in Spark: ROC AUC, PR AUC (average precision),
-cumulative lift and capture by fraction targeted, Brier score and calibration bins.
+"""Model metrics computed in Spark.
 
-Every function takes a scored DataFrame with a 0/1 label column and a score column (a
-probability for Brier and calibration) and returns a small DataFrame; nothing is collected.
-Ties are handled exactly: rows with the same score are one step of the curves, and a tied
-group straddling the top-decile boundary counts in proportion (what a random order of the
-tied rows gives on average).
+Binary classification: ROC AUC, PR AUC (average precision), cumulative lift and capture by
+fraction targeted, Brier score and calibration bins; each function takes a scored DataFrame
+with a 0/1 label column and a score column (a probability for Brier and calibration).
+
+Uplift (treatment effect ranking): Qini and uplift curves, Qini coefficient, AUUC and uplift
+among the top k%; each function also takes a 0/1 treatment column, and optional ``by``
+columns compute everything per group (e.g. per campaign).
+
+Every function returns a small DataFrame; nothing is collected. Ties are handled exactly:
+rows with the same score are one step of the curves, and a tied group straddling a
+top-k boundary counts in proportion (what a random order of the tied rows gives on average).
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 METRIC_NAMES = (
@@ -72,6 +77,15 @@ def pr_auc(scored: DataFrame, label_col: str, score_col: str) -> DataFrame:
     return curve.agg((F.sum(F.col("pos") * precision) / F.sum("pos")).alias("pr_auc"))
 
 
+def _taken() -> Column:
+    """Rows of a score group inside the targeted top ``fraction`` of ``total_rows``: all,
+    none, or part of a tied group straddling the boundary (columns rows, rows_before)."""
+    return F.least(
+        F.greatest(F.col("fraction") * F.col("total_rows") - F.col("rows_before"), F.lit(0.0)),
+        F.col("rows"),
+    )
+
+
 def lift_table(scored: DataFrame, label_col: str, score_col: str, bins: int = 10) -> DataFrame:
     """Cumulative capture and lift when targeting the top 1/bins, 2/bins, ... of rows by score.
 
@@ -90,11 +104,7 @@ def lift_table(scored: DataFrame, label_col: str, score_col: str, bins: int = 10
     cuts = scored.sparkSession.range(1, bins + 1).select(
         F.col("id").cast("int").alias("bin"), (F.col("id") / F.lit(bins)).alias("fraction")
     )
-    # Rows of this score group inside the targeted top: all, none, or part of a tied group.
-    taken = F.least(
-        F.greatest(F.col("fraction") * F.col("total_rows") - F.col("rows_before"), F.lit(0.0)),
-        F.col("rows"),
-    )
+    taken = _taken()
     return (
         counts.crossJoin(F.broadcast(cuts))
         .groupBy("bin", "fraction")
@@ -200,3 +210,225 @@ def roc_points(scored: DataFrame, label_col: str, score_col: str, decimals: int 
         )
         .orderBy(F.col("threshold").desc())
     )
+
+
+# ------------------------------------------------------------------ uplift
+UPLIFT_METRIC_NAMES = ("qini_coefficient", "auuc", "uplift_at_10", "uplift_at_20", "uplift_at_30")
+_UPLIFT_AT_DECILE = {"uplift_at_10": 1, "uplift_at_20": 2, "uplift_at_30": 3}
+
+
+def _ratio(numerator, denominator) -> Column:
+    """numerator / denominator, 0 when the denominator is 0 (an empty group has no rate)."""
+    return F.when(denominator > 0, numerator / denominator).otherwise(F.lit(0.0))
+
+
+def uplift_counts(
+    scored: DataFrame, treatment_col: str, label_col: str, score_col: str, by: list[str] = ()
+) -> DataFrame:
+    """Treated and control rows and responders per distinct score (and ``by`` group).
+
+    Returns:
+        Columns ``by``..., score (double), n_t, n_c (rows), r_t, r_c (responders), doubles.
+    """
+    t = F.col(treatment_col).cast("double")
+    y = F.col(label_col).cast("double")
+    return (
+        scored.where(F.col(score_col).isNotNull() & t.isNotNull() & y.isNotNull())
+        .groupBy(*by, F.col(score_col).cast("double").alias("score"))
+        .agg(
+            F.sum(t).alias("n_t"),
+            F.sum(1.0 - t).alias("n_c"),
+            F.sum(t * y).alias("r_t"),
+            F.sum((1.0 - t) * y).alias("r_c"),
+        )
+    )
+
+
+def uplift_curve(
+    scored: DataFrame, treatment_col: str, label_col: str, score_col: str, by: list[str] = ()
+) -> DataFrame:
+    """Exact Qini and uplift curves: one point per distinct score, best score first.
+
+    Targeting every row scoring at least ``score`` reaches ``fraction`` of the rows: n_t
+    treated and n_c control rows with r_t and r_c responders (cumulative). With N rows and
+    N_t treated rows in all:
+
+    - qini = (r_t - r_c * n_t / n_c) / N_t: incremental responders among the targeted treated
+      rows, per treated row (the control term is 0 while n_c is 0);
+    - gain = (r_t / n_t - r_c / n_c) * (n_t + n_c) / N: incremental responders had every
+      targeted row been treated, per row (a group's rate is 0 while the group is empty).
+
+    Both end at fraction 1 at the overall uplift R_t / N_t - R_c / N_c.
+
+    Returns:
+        Columns ``by``..., score, fraction, n_t, n_c, r_t, r_c (cumulative), qini, gain.
+    """
+    upto = (
+        Window.partitionBy(*by)
+        .orderBy(F.col("score").desc())
+        .rowsBetween(Window.unboundedPreceding, 0)
+    )
+    every = Window.partitionBy(*by)
+    cumulative = uplift_counts(scored, treatment_col, label_col, score_col, by).select(
+        *by,
+        "score",
+        *[F.sum(c).over(upto).alias(c) for c in ("n_t", "n_c", "r_t", "r_c")],
+        F.sum(F.col("n_t") + F.col("n_c")).over(every).alias("_rows"),
+        F.sum("n_t").over(every).alias("_treated"),
+    )
+    n_t, n_c, r_t, r_c = (F.col(c) for c in ("n_t", "n_c", "r_t", "r_c"))
+    control_term = F.when(n_c > 0, r_c * n_t / n_c).otherwise(F.lit(0.0))
+    return cumulative.select(
+        *by,
+        "score",
+        ((n_t + n_c) / F.col("_rows")).alias("fraction"),
+        "n_t",
+        "n_c",
+        "r_t",
+        "r_c",
+        _ratio(r_t - control_term, F.col("_treated")).alias("qini"),
+        ((_ratio(r_t, n_t) - _ratio(r_c, n_c)) * (n_t + n_c) / F.col("_rows")).alias("gain"),
+    )
+
+
+def uplift_areas(
+    scored: DataFrame, treatment_col: str, label_col: str, score_col: str, by: list[str] = ()
+) -> DataFrame:
+    """Qini coefficient and AUUC from :func:`uplift_curve`, trapezoids from (0, 0).
+
+    - qini_coefficient: area under the Qini curve minus the area under the random-targeting
+      line from (0, 0) to its end (area between the two, in responders per treated row);
+    - auuc: area under the uplift (gain) curve; random targeting scores ate / 2.
+
+    Returns:
+        One row per ``by`` group: ``by``..., qini_coefficient, auuc, ate (overall uplift
+        R_t / N_t - R_c / N_c), rows, treated, control (doubles).
+    """
+    order = Window.partitionBy(*by).orderBy(F.col("score").desc())
+    curve = uplift_curve(scored, treatment_col, label_col, score_col, by)
+    width = F.col("fraction") - F.coalesce(F.lag("fraction").over(order), F.lit(0.0))
+    mean_qini = (F.col("qini") + F.coalesce(F.lag("qini").over(order), F.lit(0.0))) / 2
+    mean_gain = (F.col("gain") + F.coalesce(F.lag("gain").over(order), F.lit(0.0))) / 2
+    areas = curve.select(
+        *by,
+        "fraction",
+        "qini",
+        "n_t",
+        "n_c",
+        "r_t",
+        "r_c",
+        (width * mean_qini).alias("_qini_area"),
+        (width * mean_gain).alias("_gain_area"),
+    )
+    last = F.struct("fraction", "qini", "n_t", "n_c", "r_t", "r_c")
+    return (
+        areas.groupBy(*by)
+        .agg(
+            F.sum("_qini_area").alias("_qini_area"),
+            F.sum("_gain_area").alias("auuc"),
+            F.max(last).alias("_end"),  # fraction 1: the totals
+        )
+        .select(
+            *by,
+            (F.col("_qini_area") - F.col("_end.qini") / 2).alias("qini_coefficient"),
+            "auuc",
+            (
+                _ratio(F.col("_end.r_t"), F.col("_end.n_t"))
+                - _ratio(F.col("_end.r_c"), F.col("_end.n_c"))
+            ).alias("ate"),
+            (F.col("_end.n_t") + F.col("_end.n_c")).alias("rows"),
+            F.col("_end.n_t").alias("treated"),
+            F.col("_end.n_c").alias("control"),
+        )
+    )
+
+
+def uplift_at(
+    scored: DataFrame,
+    treatment_col: str,
+    label_col: str,
+    score_col: str,
+    bins: int = 10,
+    by: list[str] = (),
+) -> DataFrame:
+    """Uplift when targeting the top 1/bins, 2/bins, ... of rows by score (cumulative).
+
+    A tied group straddling a boundary counts in proportion.
+
+    Returns:
+        Columns ``by``..., bin (1..bins), fraction, rows_targeted, treated, control,
+        treated_responders, control_responders, uplift (treated minus control response
+        rate among the targeted; null while either group is empty), qini (as in
+        :func:`uplift_curve`, per treated row of the whole group); ordered by ``by``, bin.
+    """
+    before = (
+        Window.partitionBy(*by)
+        .orderBy(F.col("score").desc())
+        .rowsBetween(Window.unboundedPreceding, -1)
+    )
+    every = Window.partitionBy(*by)
+    counts = (
+        uplift_counts(scored, treatment_col, label_col, score_col, by)
+        .withColumn("rows", F.col("n_t") + F.col("n_c"))
+        .withColumn("rows_before", F.coalesce(F.sum("rows").over(before), F.lit(0.0)))
+        .withColumn("total_rows", F.sum("rows").over(every))
+        .withColumn("total_treated", F.sum("n_t").over(every))
+    )
+    cuts = scored.sparkSession.range(1, bins + 1).select(
+        F.col("id").cast("int").alias("bin"), (F.col("id") / F.lit(bins)).alias("fraction")
+    )
+    share = _taken() / F.col("rows")
+    top = (
+        counts.crossJoin(F.broadcast(cuts))
+        .groupBy(*by, "bin", "fraction")
+        .agg(
+            F.sum(_taken()).alias("rows_targeted"),
+            F.sum(F.col("n_t") * share).alias("treated"),
+            F.sum(F.col("n_c") * share).alias("control"),
+            F.sum(F.col("r_t") * share).alias("treated_responders"),
+            F.sum(F.col("r_c") * share).alias("control_responders"),
+            F.first("total_treated").alias("_total_treated"),
+        )
+    )
+    treated, control = F.col("treated"), F.col("control")
+    t_resp, c_resp = F.col("treated_responders"), F.col("control_responders")
+    control_term = F.when(control > 0, c_resp * treated / control).otherwise(F.lit(0.0))
+    return top.select(
+        *by,
+        "bin",
+        "fraction",
+        "rows_targeted",
+        "treated",
+        "control",
+        "treated_responders",
+        "control_responders",
+        F.when((treated > 0) & (control > 0), t_resp / treated - c_resp / control).alias("uplift"),
+        _ratio(t_resp - control_term, F.col("_total_treated")).alias("qini"),
+    ).orderBy(*by, "bin")
+
+
+def uplift_metrics(
+    scored: DataFrame, treatment_col: str, label_col: str, score_col: str, by: list[str] = ()
+) -> DataFrame:
+    """Every metric of :data:`UPLIFT_METRIC_NAMES` plus ate, rows, treated and control.
+
+    uplift_at_10/20/30 are :func:`uplift_at` by deciles (null when the top lacks treated
+    or control rows); qini_coefficient and auuc are from :func:`uplift_areas`.
+
+    Returns:
+        One row per ``by`` group.
+    """
+    top = (
+        uplift_at(scored, treatment_col, label_col, score_col, 10, by)
+        .where(F.col("bin") <= max(_UPLIFT_AT_DECILE.values()))
+        .groupBy(*by)
+        .agg(
+            *[
+                F.max(F.when(F.col("bin") == b, F.col("uplift"))).alias(name)
+                for name, b in _UPLIFT_AT_DECILE.items()
+            ]
+        )
+    )
+    areas = uplift_areas(scored, treatment_col, label_col, score_col, by)
+    joined = areas.join(top, list(by), "left") if by else areas.crossJoin(top)
+    return joined.select(*by, *UPLIFT_METRIC_NAMES, "ate", "rows", "treated", "control")
