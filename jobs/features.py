@@ -83,6 +83,7 @@ def _snapshot(ctx: JobContext, snapshot: date) -> int:
         rfm_days=cfg.rfm_days,
         abc_shares=cfg.abc_shares,
         lookback_days=cfg.lookback_days,
+        long_wait_s=cfg.long_wait_s,
     ).persist(StorageLevel.MEMORY_AND_DISK)
     ctx.check_quality(features, TABLE)
     written = ctx.lake.write(

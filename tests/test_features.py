@@ -7,6 +7,7 @@ Snapshot 2026-01-31: the cutoff is 2026-02-01 00:00 UTC. Windows: 7d from 2026-0
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 
 import pytest
@@ -28,6 +29,7 @@ PARAMS = {
     "rfm_days": 365,
     "abc_shares": [0.7, 0.2, 0.1],
     "lookback_days": 365,
+    "long_wait_s": 120,
 }
 
 _CUSTOMER_TYPES = {"birth_date": "date", "city_tier": "int", "open_date": "date"}
@@ -119,11 +121,11 @@ def silver(spark, with_later: bool) -> dict:
     contacts = [
         _contact("K1", "a1", "voice", "2026-01-30 10:00:00", handle=120.0, wait_s=30.0),
         _contact(
-            "K1", "a2", "voice", "2026-01-31 09:00:00", handle=200.0, wait_s=90.0, transferred=True
+            "K1", "a2", "voice", "2026-01-31 09:00:00", handle=200.0, wait_s=120.0, transferred=True
         ),
         _contact("K1", "a3", "app", "2026-01-20 12:00:00", handle=300.0, resolved=False),
         _contact(
-            "K1", "a4", "voice", "2025-12-15 08:00:00", handle=0.0, wait_s=45.0, abandoned=True
+            "K1", "a4", "voice", "2025-12-15 08:00:00", handle=0.0, wait_s=165.0, abandoned=True
         ),
         _contact("K1", "a5", "wechat", "2025-10-01 08:00:00", handle=100.0),
         _contact("K1", "a6", "voice", "2026-01-29 15:00:00", direction="outbound"),
@@ -225,6 +227,7 @@ def _counts_zero() -> dict:
             row |= {f"contacts_{ch}_{w}d": 0, f"duration_{ch}_{w}d": 0.0}
         row |= {f"repeat_contacts_{w}d": 0, f"unresolved_contacts_{w}d": 0}
     row |= {"abandons_90d": 0, "transfers_90d": 0, "uses_app": 0, "uses_wechat": 0}
+    row |= {"issues_90d": 0, "unresolved_issues_90d": 0, "long_waits_90d": 0}
     row |= {"active": 0, "active_subscriptions": 0, "plan_changes": 0}
     row |= {"revenue_3m": 0.0, "revenue_prev_3m": 0.0, "unpaid_amount": 0.0, "overdue_bills": 0}
     row |= {"rfm_frequency": 0, "rfm_monetary": 0.0}
@@ -237,10 +240,14 @@ EXPECTED = {
     "K1": {
         # the version valid at the snapshot (Hangzhou); birthday Feb 15 not reached yet
         **dict(customer_id="C1", age=25, gender="F", province=None, city="Hangzhou",
-               city_tier=2, occupation="teacher", customer_type="C", industry=None),
+               city_tier=2, occupation="teacher", customer_type="C", industry=None,
+               is_business=0),
         "tenure_days": 215,  # 2025-06-30 -> 2026-01-31
-        # s2 was still running at the snapshot (it ended on 2026-02-10); s1 -> s2 is a change
-        **dict(active=1, active_subscriptions=1, plan="plus", monthly_fee=80.0, plan_changes=1),
+        **dict(tenure_years=215 / 365, log_tenure_years=math.log(215 / 365)),
+        # s2 was still running at the snapshot (it ended on 2026-02-10); s1 -> s2 is a change;
+        # s3 (2026-02-11) is not known yet
+        **dict(active=1, active_subscriptions=1, plan="plus", monthly_fee=80.0, plan_changes=1,
+               latest_monthly_fee=80.0, log_monthly_fee=math.log(80.0)),
         # bills 2025-11-05 (50) + 2026-01-05 (80); 2025-09-05 (50) before; the 80 unpaid, overdue
         **dict(revenue_3m=130.0, revenue_prev_3m=50.0, unpaid_amount=80.0, overdue_bills=1),
         # payments 2025-09-20 and 2025-11-10 (82 days before the snapshot)
@@ -256,8 +263,12 @@ EXPECTED = {
         **dict(contacts_90d=5, inbound_contacts_90d=4, duration_90d=680.0, contacts_voice_90d=4,
                duration_voice_90d=380.0, contacts_app_90d=1, duration_app_90d=300.0,
                repeat_contacts_90d=1, unresolved_contacts_90d=2),
-        **dict(days_since_last_contact=0, mean_wait_s_90d=55.0, abandons_90d=1, transfers_90d=1,
+        **dict(days_since_last_contact=0, mean_wait_s_90d=105.0, abandons_90d=1, transfers_90d=1,
                digital_share_90d=0.2, uses_app=1, uses_wechat=0, top_channel_90d="voice"),
+        # issues (contacts less than 7 days apart) in 90 days: a4 (abandoned; a3 comes 36 days
+        # later), a3 (app, not resolved; a6 9.1 days later), a6 -> a1 -> a2 (resolution of a2
+        # unknown; a7 comes after the cutoff); a4 waited 165 s (long), a2 exactly 120 s (not)
+        **dict(issues_90d=3, unresolved_issues_90d=2, long_waits_90d=1),
         # t1, t2 in 90 days; t2 was still open at the snapshot (closed 2026-02-03)
         **dict(complaints_90d=2, open_complaint=1, days_since_last_complaint=3),
         **dict(latest_nps=3, mean_nps_90d=6.0, latest_csat=2, mean_csat_90d=3.5),
@@ -266,9 +277,12 @@ EXPECTED = {
     },
     "K2": {
         **dict(customer_id="C2", age=36, gender="M", province=None, city=None, city_tier=4,
-               occupation=None, customer_type="B", industry="retail"),
+               occupation=None, customer_type="B", industry="retail", is_business=1),
         "tenure_days": 91,  # no open_date: first subscription 2025-11-01
-        **dict(active=0, plan=None, monthly_fee=None),  # s4 ended 2026-01-15
+        **dict(tenure_years=91 / 365, log_tenure_years=math.log(91 / 365)),
+        # s4 ended 2026-01-15: no current fee, but the last plan held was worth 300
+        **dict(active=0, plan=None, monthly_fee=None, log_monthly_fee=None,
+               latest_monthly_fee=300.0),
         **dict(revenue_3m=750.0, rfm_recency_days=25, rfm_frequency=3, rfm_monetary=750.0),
         **{f"contacts_{w}d": 1 for w in (7, 30, 90)},
         **{f"inbound_contacts_{w}d": 1 for w in (7, 30, 90)},
@@ -277,14 +291,17 @@ EXPECTED = {
         **{f"duration_chatbot_{w}d": 50.0 for w in (7, 30, 90)},
         **dict(days_since_last_contact=0, mean_wait_s_90d=None, digital_share_90d=1.0,
                top_channel_90d="chatbot"),
+        "issues_90d": 1,  # b1, resolved (b2 comes after the cutoff)
         **dict(days_since_last_complaint=None, latest_nps=8, mean_nps_90d=None, latest_csat=4,
                mean_csat_90d=None, days_since_last_campaign=None),
         "abc_tier": "A",
     },
     "K4": {
         **dict(customer_id="C4", age=None, gender=None, province=None, city=None, city_tier=None,
-               occupation=None, customer_type="C", industry=None, tenure_days=None),
-        **dict(plan=None, monthly_fee=None, rfm_recency_days=None),
+               occupation=None, customer_type="C", industry=None, is_business=0,
+               tenure_days=None, tenure_years=None, log_tenure_years=None),
+        **dict(plan=None, monthly_fee=None, latest_monthly_fee=None, log_monthly_fee=None,
+               rfm_recency_days=None),
         **dict(days_since_last_contact=None, mean_wait_s_90d=None, digital_share_90d=None,
                top_channel_90d=None),
         **dict(days_since_last_complaint=None, latest_nps=None, mean_nps_90d=None,

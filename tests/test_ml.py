@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
@@ -94,6 +95,14 @@ def test_feature_columns_default_to_numeric_columns():
     assert got == ["calls", "fee"]
     with pytest.raises(data.MlDataError, match="not numeric \\['tier'\\]"):
         data.feature_columns(schema, ["tier"], key="customer_key", snapshot_column="snapshot_date")
+    with pytest.raises(data.MlDataError, match=r"^ml\.segments\.feature_columns: missing \['age'\]"):
+        data.feature_columns(
+            schema,
+            ["age", "calls"],
+            key="customer_key",
+            snapshot_column="snapshot_date",
+            setting="ml.segments.feature_columns",
+        )
 
 
 def test_churn_snapshots_leave_a_horizon_between_train_and_validation():
@@ -225,3 +234,44 @@ def test_other_clusterers_separate_two_groups(spark, algorithm):
     got = [r.segment_id for r in pipeline.fit(df).transform(df).collect()]
     assert len(set(got[:7])) == 1 and len(set(got[7:])) == 1
     assert got[0] != got[7]
+
+
+def test_log_columns_are_clustered_as_log1p_of_the_imputed_value(spark):
+    # calls: median of the known values (-5, 0, 1, 3, 7) is 1; a negative count counts as 0
+    calls = [0.0, 3.0, None, 1.0, -5.0, 7.0]
+    df = spark.createDataFrame(
+        [(c, float(10 * i)) for i, c in enumerate(calls)], "calls double, tenure double"
+    )
+    model = segments.build_pipeline(
+        ["calls", "tenure"],
+        algorithm="kmeans",
+        k=2,
+        max_iter=5,
+        seed=1,
+        impute_strategy="median",
+        log_columns=["calls"],
+    ).fit(df)
+    rows = model.transform(df).collect()
+
+    want = [0.0, math.log(4.0), math.log(2.0), math.log(2.0), 0.0, math.log(8.0)]
+    assert [r[segments.logged("calls")] for r in rows] == pytest.approx(want)
+    # the clusterer sees ln(1 + calls) and tenure as it is (scaled)
+    assert [list(r.features_raw) for r in rows] == pytest.approx(
+        [[w, 10.0 * i] for i, w in enumerate(want)]
+    )
+    # profiles keep the imputed values in their own units
+    assert [r[segments.imputed("calls")] for r in rows] == [0.0, 3.0, 1.0, 1.0, -5.0, 7.0]
+    assert data.model_inputs(model) == ["calls", "tenure"]  # the Imputer is still first
+
+
+def test_log_columns_must_be_features():
+    with pytest.raises(ValueError, match=r"log columns \['fee'\] are not segmentation features"):
+        segments.build_pipeline(
+            ["calls"],
+            algorithm="kmeans",
+            k=2,
+            max_iter=5,
+            seed=1,
+            impute_strategy="median",
+            log_columns=["fee"],
+        )

@@ -108,7 +108,7 @@ def value_features(
 
     Returns:
         (holdings: ``customer_key, active, active_subscriptions, plan, monthly_fee,
-        plan_changes, first_start_date``; value: ``customer_key, revenue_<N>m,
+        latest_monthly_fee, plan_changes, first_start_date``; value: ``customer_key, revenue_<N>m,
         revenue_prev_<N>m, unpaid_amount, overdue_bills, rfm_recency_days, rfm_frequency,
         rfm_monetary``).
     """
@@ -116,11 +116,14 @@ def value_features(
     periods = subscriptions.where(F.col("customer_key").isNotNull() & (F.col("start_date") <= snap))
     active = F.col("end_date").isNull() | (F.col("end_date") >= snap)
     latest_active = F.max(F.when(active, F.struct("start_date", "record_id", "plan")))
+    latest = F.max(F.struct("start_date", "record_id", "monthly_fee"))
     holdings = periods.groupBy("customer_key").agg(
         F.max(active).cast("int").alias("active"),
         _count(active).alias("active_subscriptions"),
         latest_active.getField("plan").alias("plan"),
         F.sum(F.when(active, F.col("monthly_fee"))).alias("monthly_fee"),
+        # the fee of the plan held last, whether or not it still runs (value of a leaver)
+        latest.getField("monthly_fee").alias("latest_monthly_fee"),
         # every period after an account's first one is a plan change
         (F.count(F.lit(1)) - F.countDistinct(F.coalesce("account_id", F.lit(""))))
         .cast("int")
@@ -264,6 +267,57 @@ def contact_features(
     return per_customer.withColumn(f"top_channel_{longest}d", top)
 
 
+def issue_features(
+    contacts: DataFrame,
+    snapshot_date: date,
+    *,
+    repeat_window_days: int,
+    experience_days: int,
+    long_wait_s: float,
+) -> DataFrame:
+    """Issues (chains of contacts) and queue waits over the experience window.
+
+    An issue is a chain of a customer's contacts (any channel, either direction), each
+    within ``repeat_window_days`` of the one before; it ends with a contact followed by no
+    other before the cutoff within that window. Point in time: an issue whose last contact
+    is recent may still go on; as of the snapshot it ends there. It is unresolved when its
+    last contact is an inbound one marked not resolved, or abandoned (the customer gave up,
+    as far as the data tells: a phone contact's resolution is often unknown).
+
+    Args:
+        contacts: ``silver/contacts`` (``customer_key`` + CONTACT_COLUMNS).
+        experience_days: window E; an issue counts when its last contact is in it.
+        long_wait_s: a contact that waited longer than this in queue is a long wait.
+
+    Returns:
+        ``customer_key, issues_<E>d, unresolved_issues_<E>d, long_waits_<E>d``.
+    """
+    e = experience_days
+    cutoff, since = _cutoff(snapshot_date), _since(snapshot_date, e)
+    # an issue counts by its last contact, and whatever follows a contact of the window
+    # (before the cutoff) is in the window too: older contacts are not needed
+    known = contacts.where(
+        F.col("customer_key").isNotNull()
+        & (F.col("start_ts") < cutoff)
+        & (F.col("start_ts") >= since)
+    )
+    following = Window.partitionBy("customer_key").orderBy("start_ts", "contact_id")
+    gap_us = F.unix_micros(F.lead("start_ts").over(following)) - F.unix_micros(F.col("start_ts"))
+    ends = F.coalesce(gap_us > repeat_window_days * 86_400_000_000, F.lit(True))
+    unresolved = (F.col("direction") == "inbound") & (
+        (F.col("resolved") == F.lit(False)) | F.coalesce(F.col("abandoned"), F.lit(False))
+    )
+    return (
+        known.select("customer_key", "wait_s", ends.alias("_ends"), unresolved.alias("_unres"))
+        .groupBy("customer_key")
+        .agg(
+            _count(F.col("_ends")).alias(f"issues_{e}d"),
+            _count(F.col("_ends") & F.col("_unres")).alias(f"unresolved_issues_{e}d"),
+            _count(F.col("wait_s") > F.lit(float(long_wait_s))).alias(f"long_waits_{e}d"),
+        )
+    )
+
+
 def experience_features(
     complaints: DataFrame,
     surveys: DataFrame,
@@ -381,6 +435,7 @@ def customer_features(
     rfm_days: int,
     abc_shares: list[float],
     lookback_days: int,
+    long_wait_s: float,
 ) -> DataFrame:
     """Features of every customer known at the snapshot, point in time correct.
 
@@ -388,13 +443,16 @@ def customer_features(
         customers, contacts, subscriptions, bills, complaints, surveys, campaign_contacts:
             the silver tables (any history; rows after the cutoff are ignored).
         snapshot_date: the run date; only data up to its end is used.
-        Other arguments: see :func:`contact_features`, :func:`value_features`,
-            :func:`experience_features`, :func:`abc_tiers`.
+        Other arguments: see :func:`contact_features`, :func:`issue_features`,
+            :func:`value_features`, :func:`experience_features`, :func:`abc_tiers`.
 
     Returns:
-        ``snapshot_date, customer_key, customer_id, age, DEMOGRAPHICS, tenure_days``, the
-        holdings, value, ``abc_tier``, contact, service experience, complaint, survey and
-        campaign columns of the functions above (``first_start_date``/``open_date`` dropped).
+        ``snapshot_date, customer_key, customer_id, age, DEMOGRAPHICS, is_business``
+        (customer_type B, 0/1), ``tenure_days, tenure_years, log_tenure_years`` (natural
+        log, null below one day), the holdings, value, ``abc_tier``, contact, issue,
+        service experience, complaint, survey and campaign columns of the functions above
+        (``first_start_date``/``open_date`` dropped), and ``log_monthly_fee`` (natural log,
+        null unless the fee is positive).
     """
     base = customers_at(customers, snapshot_date)
     holdings, value = value_features(
@@ -410,11 +468,18 @@ def customer_features(
         experience_days=experience_days,
         lookback_days=lookback_days,
     )
+    issue = issue_features(
+        contacts,
+        snapshot_date,
+        repeat_window_days=repeat_window_days,
+        experience_days=experience_days,
+        long_wait_s=long_wait_s,
+    )
     complaint, survey, campaign = experience_features(
         complaints, surveys, campaign_contacts, snapshot_date, experience_days=experience_days
     )
     joined = base
-    for part in (holdings, value, contact, complaint, survey, campaign):
+    for part in (holdings, value, contact, issue, complaint, survey, campaign):
         joined = joined.join(part, "customer_key", "left")
 
     # no rows means a known zero for counts and sums (the customer did nothing)
@@ -428,13 +493,26 @@ def customer_features(
     ]
     joined = joined.fillna(0, subset=zero)
     tenure = F.datediff(F.lit(snapshot_date), F.coalesce("open_date", "first_start_date"))
-    featured = abc_tiers(
-        joined.withColumn("tenure_days", F.when(tenure >= 0, tenure)),
-        f"revenue_{revenue_months}m",
-        abc_shares,
+    years = F.col("tenure_days") / F.lit(365.0)
+    fee = F.col("monthly_fee")
+    joined = joined.withColumn("tenure_days", F.when(tenure >= 0, tenure)).withColumns(
+        {
+            "is_business": F.when(
+                F.col("customer_type").isNotNull(), (F.col("customer_type") == "B").cast("int")
+            ),
+            "tenure_years": years,
+            "log_tenure_years": F.when(years > 0, F.log(years)),
+            "log_monthly_fee": F.when(fee > 0, F.log(fee)),
+        }
     )
-    lead = ["customer_key", "customer_id", "age", *DEMOGRAPHICS, "tenure_days"]
-    rest = [
-        c for c in featured.columns if c not in lead and c not in ("open_date", "first_start_date")
-    ]
+    featured = abc_tiers(joined, f"revenue_{revenue_months}m", abc_shares)
+    lead = ["customer_key", "customer_id", "age", *DEMOGRAPHICS, "is_business"]
+    lead += ["tenure_days", "tenure_years", "log_tenure_years"]
+    dropped = {"open_date", "first_start_date", "log_monthly_fee", *lead}
+    rest = []
+    for c in featured.columns:
+        if c not in dropped:
+            rest.append(c)
+        if c == "monthly_fee":
+            rest.append("log_monthly_fee")
     return featured.select(F.lit(snapshot_date).alias("snapshot_date"), *lead, *rest)

@@ -1,11 +1,12 @@
-"""Customer segmentation: impute, assemble, scale, cluster; profiles and readable names."""
+"""Customer segmentation: impute, log-transform heavy tails, assemble, scale, cluster;
+profiles and readable names."""
 
 from __future__ import annotations
 
 from pyspark.ml import Pipeline
 from pyspark.ml.clustering import BisectingKMeans, GaussianMixture, KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.feature import Imputer, StandardScaler, VectorAssembler
+from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -13,12 +14,30 @@ FEATURES = "features"  # scaled feature vector the clusterer sees
 SEGMENT = "segment_id"
 PROFILE_ARTIFACT = "segments/profile"  # .csv and .json on the run of every segments model
 IMPUTED = "__imputed"  # suffix of the imputed copy of a feature
+LOGGED = "__log1p"  # suffix of the log1p of the imputed copy (log columns)
 # A feature this many population standard deviations from the mean is "high"/"low".
 NOTABLE_Z = 0.25
 
 
 def imputed(column: str) -> str:
     return f"{column}{IMPUTED}"
+
+
+def logged(column: str) -> str:
+    return f"{column}{LOGGED}"
+
+
+def log_transformer(columns: list[str]) -> SQLTransformer:
+    """Adds ``<c>__log1p`` = ln(1 + max(<c>__imputed, 0)) for each column.
+
+    For heavy-tailed counts and amounts (contacts, fees, tenure): one customer with 200
+    calls would otherwise be a cluster of their own, and scaling by the standard deviation
+    would squash everyone else. Negative values (not expected in such columns) count as 0.
+    """
+    terms = ", ".join(
+        f"log1p(greatest(CAST(`{imputed(c)}` AS DOUBLE), 0D)) AS `{logged(c)}`" for c in columns
+    )
+    return SQLTransformer(statement=f"SELECT *, {terms} FROM __THIS__")
 
 
 def build_pipeline(
@@ -29,12 +48,21 @@ def build_pipeline(
     max_iter: int,
     seed: int,
     impute_strategy: str,
+    log_columns: list[str] = (),
 ) -> Pipeline:
-    """Imputer -> VectorAssembler -> StandardScaler -> KMeans | BisectingKMeans | GaussianMixture.
+    """Imputer -> (log1p of ``log_columns``) -> VectorAssembler -> StandardScaler ->
+    KMeans | BisectingKMeans | GaussianMixture.
 
-    The fitted model adds ``segment_id`` (int) and ``features`` (scaled vector) to rows with
-    the ``features`` columns.
+    The Imputer stays the first stage (:func:`contactlake.ml.data.model_inputs` reads its
+    input columns). The fitted model adds ``segment_id`` (int) and ``features`` (scaled
+    vector) to rows with the ``features`` columns.
+
+    Raises:
+        ValueError: an unknown algorithm, or a log column that is not a feature.
     """
+    unknown = [c for c in log_columns if c not in features]
+    if unknown:
+        raise ValueError(f"log columns {unknown} are not segmentation features")
     clusterers = {
         "kmeans": lambda: KMeans(k=k, maxIter=max_iter, seed=seed),
         "bisecting_kmeans": lambda: BisectingKMeans(k=k, maxIter=max_iter, seed=seed),
@@ -45,14 +73,16 @@ def build_pipeline(
     if algorithm not in clusterers:
         raise ValueError(f"unknown segmentation algorithm {algorithm!r}")
     clusterer = clusterers[algorithm]().setFeaturesCol(FEATURES).setPredictionCol(SEGMENT)
+    logs = set(log_columns)
+    imputer = Imputer(
+        inputCols=features, outputCols=[imputed(c) for c in features], strategy=impute_strategy
+    )
+    inputs = [logged(c) if c in logs else imputed(c) for c in features]
     return Pipeline(
         stages=[
-            Imputer(
-                inputCols=features,
-                outputCols=[imputed(c) for c in features],
-                strategy=impute_strategy,
-            ),
-            VectorAssembler(inputCols=[imputed(c) for c in features], outputCol="features_raw"),
+            imputer,
+            *([log_transformer([c for c in features if c in logs])] if logs else []),
+            VectorAssembler(inputCols=inputs, outputCol="features_raw"),
             # Scale only, no centring: distances are the same either way, and BisectingKMeans
             # splits a cluster by perturbing its centre relative to its norm, so a root
             # centre of exactly 0 (mean-centred data) would never split.
