@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 job="${1:?usage: deploy/spark-submit.sh <job> [job args]}"; shift
-zip="$here/dist/contactlake.zip"
+zip="${CONTACTLAKE_ZIP:-$here/dist/contactlake.zip}"  # the package (make package)
 [ -f "$zip" ] || { echo "no $zip: run 'make package' first" >&2; exit 1; }
 # Local default: the spark-submit shipped with the project's PySpark.
 export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$here/.venv/bin/python}"

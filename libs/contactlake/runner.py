@@ -235,7 +235,15 @@ def run_job(
         log=log,
     )
     started = datetime.now(UTC)
-    log.info("start %s run_date=%s env=%s run_id=%s", job, run_date, cfg.env, ctx.run_id)
+    # where the code came from: an installed wheel, a --py-files zip or a checkout
+    log.info(
+        "start %s run_date=%s env=%s run_id=%s code=%s",
+        job,
+        run_date,
+        cfg.env,
+        ctx.run_id,
+        os.path.dirname(os.path.dirname(__file__)),
+    )
     try:
         try:
             body(ctx)
