@@ -8,45 +8,14 @@ Writes benchmarks/results/generate-<preset>.json and prints one markdown table r
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import re
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class PeakRss:
-    """Samples RSS of this process and its children (the JVM) every 0.5 s."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-            self.peak = max(self.peak, total)
-            self._stop.wait(0.5)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+from benchmarks.common import RESULTS, PeakRss
 
 
 class StageTimes(logging.Handler):
@@ -69,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.bench_generate")
     parser.add_argument("--preset", default="large", choices=["tiny", "demo", "large"])
     parser.add_argument("--env", default="local")
+    parser.add_argument("--conf-dir", default=None, help="config folder (default ./conf)")
     parser.add_argument(
         "--workdir", default=None, help="where landing/ and truth/ go (default: a temp dir)"
     )
@@ -85,12 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         f"landing.root={work / 'landing'}",
         f"truth.root={work / 'truth'}",
     ]
-    cfg = load_config(args.env, overrides)
+    cfg = load_config(args.env, overrides, args.conf_dir)
     stages = StageTimes()
     logging.getLogger("contactlake").addHandler(stages)
-    with PeakRss() as rss:
+    with PeakRss(interval=0.5) as rss:
         spark = build_session(cfg.spark)
         argv_job = ["--env", args.env]
+        if args.conf_dir:
+            argv_job += ["--conf-dir", args.conf_dir]
         for o in overrides:
             argv_job += ["--set", o]
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from benchmarks.common import PeakMemory, median, save, timed
+from benchmarks.common import PeakRss, median, save, timed
 from contactlake.config import load_config
 from contactlake.lake import Lake
 from contactlake.spark import build_session
@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
             "lake_read",
         )
     }
-    with PeakMemory() as memory:
+    with PeakRss() as memory:
         for i in range(args.repeats):
             plain, plain_part = work / f"plain-{i}", work / f"plain-part-{i}"
             # same URI form as the layer uses: Spark is measurably slower on scheme-less paths

@@ -1,8 +1,10 @@
-"""Shared benchmark plumbing: timing, peak memory of the driver and its JVM, results files."""
+"""Shared benchmark plumbing: timing, peak memory of the driver and its JVM, machine facts,
+results files."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import threading
@@ -16,38 +18,54 @@ import psutil
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class PeakMemory:
-    """Samples the RSS of this process plus its children (the Spark JVM) every 0.2 s."""
+class PeakRss:
+    """Peak resident memory of this process plus all its descendants (the Spark JVM and
+    its Python workers), sampled every ``interval`` seconds while the block runs.
 
-    def __init__(self) -> None:
-        self.peak_bytes = 0
+    A peak shorter than the interval can be missed; the JVM rarely returns memory to the
+    OS, so in one long-lived session a later block's peak includes what earlier ones left.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.peak = 0  # bytes
+        self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
+    @staticmethod
+    def rss() -> int:
         me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
             with suppress(psutil.Error):  # a child may exit between listing and reading
-                total += child.memory_info().rss
+                total += proc.memory_info().rss
         return total
 
-    def _sample(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._rss())
-            self._stop.wait(0.2)
+            self.peak = max(self.peak, self.rss())
+            self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakMemory:
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def peak_bytes(self) -> int:
+        return self.peak
+
+    @property
+    def peak_mib(self) -> int:
+        return round(self.peak / 2**20)
 
     @property
     def peak_gib(self) -> float:
-        return round(self.peak_bytes / 2**30, 2)
+        return round(self.peak / 2**30, 2)
 
 
 @contextmanager
@@ -61,18 +79,47 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 2)
 
 
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages (runnable processes; compare with the cores)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine() -> dict:
+    memory = psutil.virtual_memory()
     return {
         "cores": psutil.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gib": round(memory.total / 2**30, 1),
+        "memory_available_gib": round(memory.available / 2**30, 1),
+        "load_average": load_average(),
+        "platform": platform.platform(),
         "python": platform.python_version(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
-def save(name: str, result: dict, markdown: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def spark_facts(spark) -> dict:
+    """Versions and the settings that decide Spark's speed here."""
+    import pyspark
+
+    conf = spark.sparkContext.getConf()
+    return {
+        "spark": spark.version,
+        "pyspark": pyspark.__version__,
+        "java": spark.sparkContext._jvm.System.getProperty("java.version"),
+        "master": spark.sparkContext.master,
+        "default_parallelism": spark.sparkContext.defaultParallelism,
+        "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+        "driver_memory": conf.get("spark.driver.memory", None),
+        "adaptive": spark.conf.get("spark.sql.adaptive.enabled"),
+    }
+
+
+def save(name: str, result: dict, markdown: str, results_dir: Path | None = None) -> Path:
+    """Write ``<name>.json`` (the result plus the machine facts) and ``<name>.md``."""
+    results_dir = Path(results_dir or RESULTS)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}.json"
     path.write_text(json.dumps({**result, "machine": machine()}, indent=2, default=str) + "\n")
-    (RESULTS / f"{name}.md").write_text(markdown + "\n")
+    (results_dir / f"{name}.md").write_text(markdown + "\n")
     return path
