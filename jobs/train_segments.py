@@ -2,8 +2,9 @@
 
     python -m jobs.train_segments --env local --run-date 2026-01-31
 
-Trains on the latest feature snapshot on or before the run date (conf ml.features), picks k
-by silhouette, profiles and names the segments (artifacts segments/profile.csv|json and a
+Trains on the latest feature snapshot on or before the run date (conf ml.features) over
+the columns of ml.segments.feature_columns (else ml.features.feature_columns, else every
+numeric column), ln(1 + x) of ml.segments.log_columns, picks k by silhouette, profiles and names the segments (artifacts segments/profile.csv|json and a
 chart), registers the model (conf ml.segments.model_name) as challenger and promotes it to
 champion when its silhouette beats the champion's on the same snapshot. When it becomes
 champion its assignments replace that snapshot in gold/segments.
@@ -18,7 +19,7 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from contactlake.ml import charts, segments, tracking
-from contactlake.ml.data import as_double, feature_columns, latest_snapshot
+from contactlake.ml.data import MlDataError, as_double, feature_columns, latest_snapshot
 from contactlake.runner import JobContext, run_job
 
 JOB = "train_segments"
@@ -33,12 +34,18 @@ def run(ctx: JobContext) -> None:
     snapshot = latest_snapshot(snapshots, ctx.run_date)
     columns = feature_columns(
         table.schema,
-        feats.feature_columns,
+        cfg.feature_columns or feats.feature_columns,
         key=feats.key,
         snapshot_column=feats.snapshot_column,
         label_column=ml.churn.label_column,
         exclude=feats.exclude_columns,
+        setting="ml.segments.feature_columns"
+        if cfg.feature_columns
+        else "ml.features.feature_columns",
     )
+    not_features = [c for c in cfg.log_columns if c not in columns]
+    if not_features:
+        raise MlDataError(f"ml.segments.log_columns {not_features} are not segmentation features")
     rows = as_double(table.where(F.col(feats.snapshot_column) == F.lit(snapshot)), columns).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -56,6 +63,7 @@ def run(ctx: JobContext) -> None:
                 "max_iter": cfg.max_iter,
                 "seed": cfg.seed,
                 "impute_strategy": cfg.impute_strategy,
+                "log_columns": ",".join(cfg.log_columns),
                 "snapshot_date": str(snapshot),
                 "feature_table": feats.table,
                 "features": ",".join(columns),
@@ -78,6 +86,7 @@ def run(ctx: JobContext) -> None:
                     max_iter=cfg.max_iter,
                     seed=cfg.seed,
                     impute_strategy=cfg.impute_strategy,
+                    log_columns=cfg.log_columns,
                 )
                 models[k] = pipeline.fit(rows)
                 scores[k] = segments.silhouette(models[k].transform(rows))

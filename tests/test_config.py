@@ -80,3 +80,29 @@ def test_apply_override_builds_nested_keys():
 def test_pipeline_jobs_must_exist():
     with pytest.raises(ConfigError, match=r"pipeline\.jobs: Value error, no job module jobs\.nope"):
         load_config("test", ["pipeline.jobs=[maintain, nope]"], CONF)
+
+
+def test_segment_features_and_log_columns():
+    cfg = load_config("test", [], CONF).ml.segments
+    assert cfg.log_columns and set(cfg.log_columns) <= set(cfg.feature_columns)
+    # no features listed: the log columns are checked against the table when the job runs
+    cfg = load_config(
+        "test", ["ml.segments.feature_columns=[]", "ml.segments.log_columns=[calls]"], CONF
+    ).ml.segments
+    assert (cfg.feature_columns, cfg.log_columns) == ([], ["calls"])
+    with pytest.raises(
+        ConfigError,
+        match=r"ml\.segments\.log_columns: Value error, \['x'\] are not in ml\.segments\."
+        r"feature_columns",
+    ):
+        load_config(
+            "test", ["ml.segments.feature_columns=[a, b]", "ml.segments.log_columns=[a, x]"], CONF
+        )
+    with pytest.raises(
+        ConfigError, match=r"ml\.segments\.feature_columns: Value error, listed twice: \['a'\]"
+    ):
+        load_config("test", ["ml.segments.feature_columns=[a, b, a]"], CONF)
+    with pytest.raises(ConfigError, match=r"ml\.segments\.k_values: Value error, listed twice"):
+        load_config("test", ["ml.segments.k_values=[6, 6]"], CONF)
+    with pytest.raises(ConfigError, match=r"features\.long_wait_s: Input should be greater than 0"):
+        load_config("test", ["features.long_wait_s=0"], CONF)

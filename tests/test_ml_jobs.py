@@ -2,7 +2,8 @@
 
 One scenario (module fixture) on a hand-built feature table of 90 customers in 3 clearly
 separated groups and 2 snapshots:
-  segments: k in 2..4, the model registered and champion, assignments written;
+  segments: 3 of the columns (tenure as ln(1 + days)), k in 2..4, the model registered and
+  champion, assignments written;
   churn v1 on a noise feature only (first model: champion), v2 on every feature (better:
   champion), v3 on noise again (worse: stays challenger);
   score twice for the same date (replaces, never duplicates).
@@ -36,6 +37,7 @@ FAST = (
     "ml.churn.logistic.max_iter=10",
     "ml.churn.gbt.max_iter=[5]",
     "ml.churn.gbt.max_depth=[2]",
+    "ml.score.models=[churn, segments]",  # no uplift model in this scenario (test_uplift)
 )
 
 
@@ -105,7 +107,11 @@ def scenario(spark, tmp_path_factory):
     )
     codes = {
         "segments": train_segments.main(
-            argv(f"ml.features.feature_columns={SEGMENT_FEATURES}"), spark=spark
+            argv(
+                f"ml.segments.feature_columns={SEGMENT_FEATURES}",
+                "ml.segments.log_columns=[tenure_days]",
+            ),
+            spark=spark,
         ),
         "churn_v1": train_churn.main(argv(*noise_only), spark=spark),
         # every feature; a 2-point logistic grid exercises the TrainValidationSplit
@@ -157,6 +163,8 @@ def test_segments_run_nested_k_and_registered_champion(scenario):
     # three well separated groups: k=3 has the best silhouette and is chosen
     assert max(by_k, key=by_k.get) == 3
     assert parent.data.params["k"] == "3"
+    assert parent.data.params["features"] == "voice_contacts_30d,tenure_days,app_sessions_30d"
+    assert parent.data.params["log_columns"] == "tenure_days"
     assert parent.data.metrics["silhouette"] == pytest.approx(by_k[3])
     assert _artifacts(client, parent.info.run_id, "charts") == {
         "charts/silhouette.png",
