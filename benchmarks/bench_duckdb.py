@@ -39,6 +39,7 @@ differing rows are reported. Results: benchmarks/results/duckdb-<name>.{json,md}
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import shutil
@@ -507,16 +508,14 @@ def computations(spark, lake: Lake, cfg, catalog, run_date: date, kpi_days: int)
         ).select(*KPI_KEYS, *KPI_VALUES)
 
     def spark_features() -> DataFrame:
-        return contact_features(
-            spark_frame(lake, feat_contacts),
-            run_date,
-            windows_days=fc.windows_days,
-            channels=fc.channels,
-            digital_channels=fc.digital_channels,
-            repeat_window_days=fc.repeat_window_days,
-            experience_days=fc.experience_days,
-            lookback_days=fc.lookback_days,
-        )
+        # as customer_features calls it: each keyword is the features setting of that name
+        # (read from the signature, so a new setting is passed without editing this)
+        settings = {
+            name: getattr(fc, name)
+            for name in inspect.signature(contact_features).parameters
+            if name not in ("contacts", "snapshot_date")
+        }
+        return contact_features(spark_frame(lake, feat_contacts), run_date, **settings)
 
     span = f"{first} .. {last}"
     cust = "customers"
@@ -864,12 +863,16 @@ def markdown(result: dict) -> str:
     inputs = {}
     for r in result["computations"]:
         for i in r["inputs"]:
-            inputs.setdefault((i["table"], i["version"], i["files"]), i)
+            dates = " .. ".join(str(v) for _, _, v in i.get("partitions") or [])
+            inputs.setdefault((i["table"], i["version"], dates), i)
     spark, duck = result["engines"]["spark"], result["engines"]["duckdb"]
     lines += [
         "",
         "Inputs (Delta snapshot files, the same paths for both engines): "
-        + "; ".join(f"{t} v{v}: {n} files, {_mb(i['bytes'])}" for (t, v, n), i in inputs.items())
+        + "; ".join(
+            f"{t} v{v}{f' ({dates})' if dates else ''}: {i['files']} files, {_mb(i['bytes'])}"
+            for (t, v, dates), i in inputs.items()
+        )
         + ".",
         "",
         f"Seconds are the median of {result['repeats']} runs per engine (order alternated). "

@@ -313,7 +313,7 @@ def run(
             stages=json.loads(row["stages"] or "[]"),
         )
         processed = row["rows_in"] or row["rows_out"] or 0
-        r["rows_per_second"] = round(processed / r["seconds"]) if r["seconds"] else None
+        r["rows_per_second"] = round(processed / r["seconds"]) if processed else None
     ran = [r for r in results if "seconds" in r]
     total_seconds = sum(r["seconds"] for r in ran)
     result = {
@@ -387,7 +387,8 @@ def markdown(result: dict) -> str:
         f"Spark {e['spark']} (pyspark {e['pyspark']}, Java {e['java']}), master {e['master']}, "
         f"{e['shuffle_partitions']} shuffle partitions, driver memory {e['driver_memory']}.",
         "",
-        "rows/s = rows in / seconds (rows out for jobs that read none, e.g. generate). "
+        "rows/s = rows in / seconds (rows out for jobs that count no rows in, e.g. generate; "
+        "empty when a job counts neither). "
         "Rows are the job's own counts in ops/job_runs (rows in = rows read from its main "
         "input). Peak RSS = driver Python + JVM + Python workers, sampled every 0.2 s during "
         "the job; the JVM returns memory to the OS slowly, so a peak can include heap that "

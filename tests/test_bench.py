@@ -183,7 +183,7 @@ def test_duckdb_values_worked_out_by_hand(bench_lake):
     # repeats: a1 -> a2 (3 d 23 h), a2 -> a3 (3 d); in 7 days only a2
     assert (a["repeat_contacts_30d"], a["repeat_contacts_7d"]) == (2, 1)
     assert (a["days_since_last_contact"], a["abandons_90d"]) == (2, 1)  # last: Jan 8
-    assert a["top_channel_90d"] == "voice"
+    assert a[f"top_channel_{max(cfg.features.windows_days)}d"] == "voice"
     # B: b1 -> b2 is 8 d + 1 s: no repeat; 3 contacts (one outbound), 2 inbound
     b = features["B"]
     assert (b["repeat_contacts_30d"], b["contacts_30d"], b["inbound_contacts_30d"]) == (0, 3, 2)
