@@ -256,8 +256,8 @@ def test_log_columns_are_clustered_as_log1p_of_the_imputed_value(spark):
     want = [0.0, math.log(4.0), math.log(2.0), math.log(2.0), 0.0, math.log(8.0)]
     assert [r[segments.logged("calls")] for r in rows] == pytest.approx(want)
     # the clusterer sees ln(1 + calls) and tenure as it is (scaled)
-    assert [list(r.features_raw) for r in rows] == pytest.approx(
-        [[w, 10.0 * i] for i, w in enumerate(want)]
+    assert [v for r in rows for v in r.features_raw] == pytest.approx(
+        [v for i, w in enumerate(want) for v in (w, 10.0 * i)]
     )
     # profiles keep the imputed values in their own units
     assert [r[segments.imputed("calls")] for r in rows] == [0.0, 3.0, 1.0, 1.0, -5.0, 7.0]
