@@ -182,7 +182,7 @@ class Lake:
                 f"{table}: uses reader features {sorted(unsupported) or protocol.min_reader_version}"
             )
         self.reads[table] = dt.version()
-        return self._spark_read(table, dt, dt.file_uris(partitions))
+        return self._spark_read(table, dt, dt.file_uris(file_pruning_predicate=partitions))
 
     # ------------------------------------------------------------ write
     def write(
