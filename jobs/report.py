@@ -387,7 +387,14 @@ def churn_section(ctx: JobContext, ids: charts.ChartIds) -> Section:
             F.count(F.lit(1)).alias("n"),
             F.avg(PROBABILITY).alias("mean"),
             F.percentile_approx(PROBABILITY, 0.5).alias("median"),
-            F.max(F.struct("model_version", "model_name")).alias("model"),
+            # versions are strings ("10" < "9"): the highest by number
+            F.max(
+                F.struct(
+                    F.col("model_version").cast("int").alias("_v"),
+                    "model_version",
+                    "model_name",
+                )
+            ).alias("model"),
         ).first()
         info["rows"] = len(hist)
     model = f"{summary.model.model_name} v{summary.model.model_version}"

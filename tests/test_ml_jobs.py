@@ -252,7 +252,7 @@ def test_scores_carry_the_champion_and_rescoring_replaces(scenario):
     assert len(rows) == 90
     assert len({r.customer_key for r in rows}) == 90
     assert {(r.snapshot_date, r.model_name, r.model_version) for r in rows} == {
-        (VALID_SNAP, "contactlake-churn", 2)
+        (VALID_SNAP, "contactlake-churn", "2")
     }
     prob = {r.customer_key: r.churn_probability for r in rows}
     assert all(0.0 <= p <= 1.0 for p in prob.values())
@@ -261,4 +261,4 @@ def test_scores_carry_the_champion_and_rescoring_replaces(scenario):
     assert min(churners) > max(stayers)
     segments = lake.read("gold/segments").collect()
     assert len(segments) == 90
-    assert {r.model_version for r in segments} == {1}
+    assert {r.model_version for r in segments} == {"1"}

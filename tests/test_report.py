@@ -316,9 +316,9 @@ def build_lake(spark, lake: Lake, *, matured: bool) -> None:
     keys = [f"c{i}" for i in range(1, 7)]
     lake.write(
         spark.createDataFrame(
-            [(D, k, 0 if n <= 3 else 1, "busy" if n <= 3 else "quiet", "seg", 2) for n, k in enumerate(keys, 1)],
+            [(D, k, 0 if n <= 3 else 1, "busy" if n <= 3 else "quiet", "seg", "2") for n, k in enumerate(keys, 1)],
             "snapshot_date date, customer_key string, segment_id int, segment_name string, "
-            "model_name string, model_version int",
+            "model_name string, model_version string",
         ),
         "gold/segments",
         partition_by=["snapshot_date"],
@@ -332,16 +332,16 @@ def build_lake(spark, lake: Lake, *, matured: bool) -> None:
         partition_by=["snapshot_date"],
     )
     old_scores = [0.9, 0.3, 0.8, 0.2, 0.1, 0.05]  # c1 and c2 churn (below)
-    scores = [(D, k, 0.1 * n, "contactlake-churn", 1) for n, k in enumerate(keys, 1)]
+    scores = [(D, k, 0.1 * n, "contactlake-churn", "1") for n, k in enumerate(keys, 1)]
     if matured:
         scores += [
-            (OLD, k, p, "contactlake-churn", 1) for k, p in zip(keys, old_scores, strict=True)
+            (OLD, k, p, "contactlake-churn", "1") for k, p in zip(keys, old_scores, strict=True)
         ]
     lake.write(
         spark.createDataFrame(
             scores,
             "snapshot_date date, customer_key string, churn_probability double, "
-            "model_name string, model_version int",
+            "model_name string, model_version string",
         ),
         "gold/churn_scores",
         partition_by=["snapshot_date"],

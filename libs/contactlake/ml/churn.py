@@ -139,5 +139,5 @@ def churn_scores(
         F.col(key).cast("string").alias("customer_key"),
         F.col(PROBABILITY).cast("double").alias(PROBABILITY),
         F.lit(model_name).alias("model_name"),
-        F.lit(int(model_version)).alias("model_version"),
+        F.lit(str(model_version)).alias("model_version"),
     )

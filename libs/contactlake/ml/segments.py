@@ -184,7 +184,7 @@ def assignments(
 
     Returns:
         Columns snapshot_date, customer_key, segment_id, segment_name, model_name,
-        model_version (int).
+        model_version (the registry version, a string like the other score tables).
     """
     mapping = F.create_map(*[F.lit(x) for pair in sorted(names.items()) for x in pair])
     return assigned.select(
@@ -193,5 +193,5 @@ def assignments(
         F.col(SEGMENT).cast("int").alias("segment_id"),
         mapping[F.col(SEGMENT)].alias("segment_name"),
         F.lit(model_name).alias("model_name"),
-        F.lit(int(model_version)).alias("model_version"),
+        F.lit(str(model_version)).alias("model_version"),
     )
