@@ -3,9 +3,10 @@ trees, trained on an earlier snapshot and validated on a later one.
 
     python -m jobs.train_churn --env local --run-date 2026-03-31
 
-Label (conf ml.churn): a customer churns when a cancelled subscription period ends within
-horizon_days after the snapshot (silver/subscriptions), or a 0/1 label column of the feature
-table. The validation snapshot is the latest whose outcome is known by the run date; the
+Features: ml.churn.feature_columns, else ml.features.feature_columns, else every numeric
+column. Label (conf ml.churn): a customer churns when a cancelled subscription period ends
+within horizon_days after the snapshot (silver/subscriptions), or a 0/1 label column of the
+feature table. The validation snapshot is the latest whose outcome is known by the run date; the
 train snapshot's outcome is known by the validation snapshot, so nothing leaks. Each model is
 a nested run with the same metric names; the better one on the validation snapshot is
 registered (challenger) and promoted to champion if it beats the champion re-scored there.
@@ -96,11 +97,14 @@ def run(ctx: JobContext) -> None:
     )
     columns = data.feature_columns(
         table.schema,
-        feats.feature_columns,
+        cfg.feature_columns or feats.feature_columns,
         key=feats.key,
         snapshot_column=feats.snapshot_column,
         label_column=cfg.label_column,
         exclude=feats.exclude_columns,
+        setting="ml.churn.feature_columns"
+        if cfg.feature_columns
+        else "ml.features.feature_columns",
     )
     ctx.log.info(
         "train snapshot %s, validation snapshot %s, %d features",

@@ -106,3 +106,5 @@ def test_segment_features_and_log_columns():
         load_config("test", ["ml.segments.k_values=[6, 6]"], CONF)
     with pytest.raises(ConfigError, match=r"features\.long_wait_s: Input should be greater than 0"):
         load_config("test", ["features.long_wait_s=0"], CONF)
+    with pytest.raises(ConfigError, match=r"ml\.churn\.feature_columns: Value error, listed twice"):
+        load_config("test", ["ml.churn.feature_columns=[age, age]"], CONF)

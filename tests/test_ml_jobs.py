@@ -92,6 +92,9 @@ def scenario(spark, tmp_path_factory):
         f"mlflow.tracking_uri=sqlite:///{root / 'mlflow.db'}",
         f"mlflow.artifact_location={root / 'mlruns'}",
         f"quality.docs_dir={root / 'quality'}",
+        # the shipped churn feature list names gold/customer_features columns: this table
+        # has others, so ml.features.feature_columns (or every numeric column) applies
+        "ml.churn.feature_columns=[]",
         *FAST,
     ]
 

@@ -298,6 +298,9 @@ class MlChurnConfig(_Section):
     horizon_days: int = Field(gt=0)  # churn = a cancelled period ends within this after snapshot
     label_table: str = Field(pattern=r"^[a-z0-9_]+/[a-z0-9_]+$")  # subscriptions (label source)
     label_column: str | None  # a 0/1 column of the feature table; null = build from label_table
+    # the columns the models learn from; empty: ml.features.feature_columns (and when that
+    # is empty too, every numeric column of the feature table)
+    feature_columns: list[str]
     active_only: bool  # built labels: only customers with an active subscription at snapshot
     train_snapshot: date | None  # null: validation snapshot - horizon_days (or the latest before)
     validation_snapshot: date | None  # null: latest snapshot <= run date - horizon_days
@@ -309,6 +312,14 @@ class MlChurnConfig(_Section):
     gbt: MlGbtConfig
     calibration_bins: int = Field(gt=1)
     promote_metric: Literal["roc_auc", "pr_auc", "lift_top_decile", "brier"]
+
+    @field_validator("feature_columns")
+    @classmethod
+    def _no_duplicates(cls, v: list[str]) -> list[str]:
+        twice = sorted({x for x in v if v.count(x) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {twice}")
+        return v
 
 
 class MlUpliftGbtConfig(_Section):
