@@ -38,6 +38,7 @@ FAST = (
     "ml.churn.gbt.max_iter=[5]",
     "ml.churn.gbt.max_depth=[2]",
     "ml.score.models=[churn, segments]",  # no uplift model in this scenario (test_uplift)
+    "ml.churn.class_weight=balanced",  # the weighted path (the default, none, is simpler)
 )
 
 
@@ -185,7 +186,7 @@ def test_segments_table_recovers_the_groups(scenario):
     rows = scenario["lake"].read("gold/segments").collect()
     assert len(rows) == 90
     assert {(r.snapshot_date, r.model_name, r.model_version) for r in rows} == {
-        (VALID_SNAP, "contactlake-segments", 1)
+        (VALID_SNAP, "contactlake-segments", "1")
     }
     segment_of = {r.customer_key: r.segment_id for r in rows}
     name_of = {r.segment_id: r.segment_name for r in rows}
