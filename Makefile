@@ -17,7 +17,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # locally, a random key made once per checkout (git-ignored) keeps pseudonyms stable.
 KEY_FILE := .pseudonym-key
 
-.PHONY: setup check-java browser run test test-fast test-e2e lint bench package mlflow-ui clean
+.PHONY: setup check-java browser run test test-fast test-e2e lint bench bench-scaling package mlflow-ui clean
 
 setup: check-java $(STAMP) $(AIRFLOW_STAMP) browser
 
@@ -83,6 +83,12 @@ lint: setup
 # make bench SCALE=tiny|demo|large [BENCH_ARGS="--only pipeline,duckdb --keep"]
 bench: setup
 	$(PY) -m benchmarks.run --scale $(SCALE) $(BENCH_ARGS)
+
+# How time grows with rows: generate, ingest, unify at several sizes, fitted and extrapolated
+# to the large preset (SCALING_ARGS="--customers 25000,100000 --jobs generate --reuse")
+SCALING_ARGS ?=
+bench-scaling: setup
+	$(PY) -m benchmarks.bench_scaling $(SCALING_ARGS)
 
 package: setup
 	rm -rf dist && mkdir -p dist

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 import yaml
 
-from benchmarks import bench_duckdb, bench_pipeline
+from benchmarks import bench_duckdb, bench_pipeline, bench_scaling
 from benchmarks.common import save
 from contactlake import kpis
 from contactlake.config import load_config
@@ -315,3 +315,51 @@ def test_run_plan_of_the_demo_matches_the_local_config():
     assert tiny.extra_snapshots == [date(2025, 1, 31), date(2025, 3, 31), date(2025, 4, 30),
                                     date(2025, 5, 31)]  # fmt: skip
     assert "ingest.lookback_days=185" in tiny.overrides()
+
+
+def _scale(customers, jobs):
+    return {"customers": customers, "jobs": jobs, "peak_rss_mib": 1000}
+
+
+def test_scaling_fit_and_large_prediction_worked_out_by_hand():
+    # generate: 100 s + rows / 50,000; ingest: 50 s + rows / 20,000; unify: 30 s + rows / 10,000
+    scales = [
+        _scale(
+            n,
+            {
+                "generate": {"rows": 100 * n, "seconds": 100 + 100 * n / 50_000},
+                "ingest": {"rows": 100 * n, "seconds": 50 + 100 * n / 20_000},
+                "unify": {"rows": 50 * n, "seconds": 30 + 50 * n / 10_000},
+            },
+        )
+        for n in (10_000, 20_000, 40_000)
+    ]
+    got = bench_scaling.analyse(scales, ["generate", "ingest", "unify"], 2_000_000, cores=2)
+    gen, ing, uni = (got["jobs"][j] for j in ("generate", "ingest", "unify"))
+    assert gen["fixed_s"] == pytest.approx(100)
+    assert gen["marginal_rows_per_s"] == pytest.approx(50_000)
+    assert gen["large_rows"] == 200_000_000
+    assert gen["large_seconds"] == pytest.approx(100 + 4_000)
+    assert ing["large_seconds"] == pytest.approx(50 + 10_000)
+    assert uni["large_rows"] == 100_000_000
+    assert uni["large_seconds"] == pytest.approx(30 + 10_000)
+    targets = got["targets"]
+    assert set(targets) == {"generate", "ingest+unify"}  # no kpis/features/tags measured
+    # 4,000 s of marginal work on 2 cores into the 500 s the fixed part leaves: 16 cores
+    assert targets["generate"]["cores_for_target"] == pytest.approx(16)
+    # 20,000 s of marginal work into 1,200 - 80 s
+    assert targets["ingest+unify"]["cores_for_target"] == pytest.approx(2 * 20_000 / 1_120)
+    assert targets["ingest+unify"]["large_seconds"] == pytest.approx(80 + 20_000)
+
+    md = bench_scaling.markdown(
+        {
+            "scales": scales,
+            "job_names": ["generate", "ingest", "unify"],
+            "cores": 2,
+            "large_customers": 2_000_000,
+            "analysis": got,
+        }
+    )
+    assert "| 40,000 | 180 (22,222) | 250 (16,000) | 230 (8,696) | 1000 |" in md
+    assert "| generate | 100 | 50,000 | 25,000 | 200,000,000 | 68 min |" in md
+    assert "| ingest+unify | 20 min | 335 min | 36 |" in md
