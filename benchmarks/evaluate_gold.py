@@ -1,6 +1,7 @@
 """Score the gold layer of a built lake against the generator's truth: KPIs against the
 planted concentration and repeat share, churn scores against the true churn probabilities,
-segments against the planted personas, uplift scores against the true uplift. Prints a
+segments against the planted personas (and the best any model of the features could do),
+uplift scores against the true uplift. Prints a
 markdown table and writes benchmarks/results/evaluate-gold-<name>.json.
 
     .venv/bin/python -m benchmarks.evaluate_gold --env local [--name demo] [--snapshot 2025-11-30]
@@ -28,6 +29,9 @@ from datetime import date
 from pathlib import Path
 
 from mlflow import MlflowClient
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import RandomForestClassifier
+from pyspark.ml.feature import Imputer, StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -58,6 +62,36 @@ def _planted_kpis(contacts: DataFrame, first: date, last: date, window: int, top
         .value
     )
     return {"repeat_share": repeat, "concentration": conc}
+
+
+def _attribution(silver: DataFrame, truth_contacts: DataFrame, keys: DataFrame) -> dict:
+    """How identity resolution attributed the true inbound contacts: the share the pipeline
+    tied to a CRM customer, and of those the share tied to the right one.
+
+    Args:
+        silver: silver/contacts (``contact_id, customer_key``).
+        truth_contacts: ``contact_id, customer_key`` (the true customer), ``direction``.
+        keys: ``customer_key, customer_id`` of silver/customers.
+
+    Returns:
+        ``linked_ids``: the contact ids tied to the right customer; ``shares``: ``contacts``,
+        ``crm_linked``, ``right_among_linked``.
+    """
+    true = inbound(truth_contacts).select("contact_id", F.col("customer_key").alias("true_id"))
+    pipeline = silver.join(keys, "customer_key").select("contact_id", "customer_id")
+    both = true.join(pipeline.dropDuplicates(["contact_id"]), "contact_id", "left")
+    right = F.col("customer_id") == F.col("true_id")
+    row = both.agg(
+        F.count(F.lit(1)).alias("contacts"),
+        F.count("customer_id").alias("linked"),
+        F.count(F.when(right, 1)).alias("right"),
+    ).first()
+    shares = {
+        "contacts": row.contacts,
+        "crm_linked": row.linked / max(row.contacts, 1),
+        "right_among_linked": row.right / max(row.linked, 1),
+    }
+    return {"linked_ids": both.where(right), "shares": shares}
 
 
 UPLIFT_FRACTIONS = (0.1, 0.2, 0.3)
@@ -114,6 +148,44 @@ def _top_shares(population: DataFrame, fractions=UPLIFT_FRACTIONS) -> list[dict]
             }
         out.append(result)
     return out
+
+
+def _persona_ceiling(features: DataFrame, personas: DataFrame, seed: int = 7) -> dict:
+    """How far any segmentation could match the personas: a random forest *told* the
+    personas (half the customers, every numeric feature) predicts the other half; its
+    adjusted Rand index bounds what unsupervised clustering of these features can reach.
+
+    Args:
+        features: one snapshot of the feature table with ``customer_id``.
+        personas: ``customer_id``, ``cluster`` (the true persona).
+    """
+    numeric = [
+        f.name
+        for f in features.schema.fields
+        if f.dataType.typeName() in ("integer", "long", "double", "float", "short", "boolean")
+    ]
+    rows = as_double(features, numeric).join(personas, "customer_id")
+    train, test = rows.randomSplit([0.5, 0.5], seed=seed)
+    model = Pipeline(
+        stages=[
+            StringIndexer(inputCol="cluster", outputCol="persona_index"),
+            Imputer(inputCols=numeric, outputCols=[f"{c}__i" for c in numeric], strategy="median"),
+            VectorAssembler(inputCols=[f"{c}__i" for c in numeric], outputCol="features_vec"),
+            RandomForestClassifier(
+                featuresCol="features_vec",
+                labelCol="persona_index",
+                numTrees=60,
+                maxDepth=10,
+                seed=seed,
+            ),
+        ]
+    ).fit(train)
+    predicted = model.transform(test).select(
+        F.col("customer_id").alias("item"), F.col("prediction").cast("int").alias("cluster")
+    )
+    scored = adjusted_rand_index(predicted, personas.withColumnRenamed("customer_id", "item"))
+    row = scored.first()
+    return {"customers": row.items, "ari": row.ari, "features": len(numeric)}
 
 
 def _uplift_vs_truth(spark, lake: Lake, cfg, truth: str, ids: DataFrame) -> dict:
@@ -258,12 +330,6 @@ def main(argv=None) -> dict:
         F.lit(None).cast("string").alias("queue"),
         F.lit(None).cast("boolean").alias("resolved"),
     )
-    kpis = {
-        "planted": {"repeat_share": g["repeat_share"], "concentration": g["concentration"]},
-        "silver": _planted_kpis(silver, first, last, window, top),
-        "truth_contacts": _planted_kpis(truth_contacts, first, last, window, top),
-    }
-
     # customer_key -> true customer via the CRM id
     keys = (
         lake.read("silver/customers")
@@ -271,6 +337,28 @@ def main(argv=None) -> dict:
         .select("customer_key", "customer_id")
         .dropDuplicates(["customer_key"])
     )
+    attribution = _attribution(silver, truth_contacts, keys)
+    linked_truth = truth_contacts.join(
+        attribution["linked_ids"].select("contact_id"), "contact_id", "left_semi"
+    )
+    kpis = {
+        "planted": {"repeat_share": g["repeat_share"], "concentration": g["concentration"]},
+        "silver": _planted_kpis(silver, first, last, window, top),
+        "silver_crm_customers": _planted_kpis(
+            silver.join(
+                keys.where(F.col("customer_id").isNotNull()).select("customer_key"),
+                "customer_key",
+                "left_semi",
+            ),
+            first,
+            last,
+            window,
+            top,
+        ),
+        "truth_contacts": _planted_kpis(truth_contacts, first, last, window, top),
+        "truth_contacts_linked": _planted_kpis(linked_truth, first, last, window, top),
+        "attribution": attribution["shares"],
+    }
     snapshot = date.fromisoformat(args.snapshot)
     features = lake.read(cfg.ml.features.table).where(F.col("snapshot_date") == F.lit(snapshot))
     tracking.configure(cfg.mlflow)
@@ -304,6 +392,9 @@ def main(argv=None) -> dict:
         .select(F.col("customer_id").alias("item"), F.col("segment_id").alias("cluster"))
     )
     ari = adjusted_rand_index(predicted, personas.withColumnRenamed("customer_id", "item")).first()
+    ceiling = _persona_ceiling(
+        lake.read(cfg.ml.features.table).where(F.col("snapshot_date") == F.lit(latest)), personas
+    )
     ids = keys.dropDuplicates(["customer_id"])
     uplift_result = _uplift_vs_truth(spark, lake, cfg, truth, ids)
     result = {
@@ -317,10 +408,15 @@ def main(argv=None) -> dict:
             "truth_auc": truth_auc["auc"],
             "ratio": model_auc["auc"] / truth_auc["auc"],
         },
-        "segments": {"snapshot": str(latest), "customers": ari.items, "ari": ari.ari},
+        "segments": {
+            "snapshot": str(latest),
+            "customers": ari.items,
+            "ari": ari.ari,
+            "supervised_ceiling": ceiling,
+        },
         "uplift": uplift_result,
     }
-    c, s = result["churn"], result["segments"]
+    c, s, a = result["churn"], result["segments"], kpis["attribution"]
     md = "\n".join(
         [
             f"### Gold vs truth ({args.name})",
@@ -328,6 +424,10 @@ def main(argv=None) -> dict:
             "|---|---|---|---|",
             f"| repeat share ({window} d) | {g['repeat_share']:.3f} | "
             f"{kpis['truth_contacts']['repeat_share']:.3f} | {kpis['silver']['repeat_share']:.3f} |",
+            f"| the same, contacts the pipeline tied to their customer ({a['crm_linked']:.1%} of "
+            f"{a['contacts']:,} inbound; {a['right_among_linked']:.2%} of them right) | | "
+            f"{kpis['truth_contacts_linked']['repeat_share']:.3f} | "
+            f"{kpis['silver_crm_customers']['repeat_share']:.3f} (CRM customers only) |",
             f"| calls from top {top:.0%} of callers | {g['concentration']['call_share']:.3f} | "
             f"{kpis['truth_contacts']['concentration']:.3f} | {kpis['silver']['concentration']:.3f} |",
             f"| churn ROC AUC ({c['snapshot']}, {c['customers']:,} customers, "
@@ -335,6 +435,9 @@ def main(argv=None) -> dict:
             f"{c['model_auc']:.4f} (ratio {c['ratio']:.3f}) |",
             f"| segments vs personas, adjusted Rand ({s['customers']:,} customers) | 1 | | "
             f"{s['ari']:.3f} |",
+            f"| the same, best possible from these features: a random forest told the personas, "
+            f"on {s['supervised_ceiling']['customers']:,} held-out customers | 1 | | "
+            f"{s['supervised_ceiling']['ari']:.3f} |",
             *_uplift_markdown(uplift_result),
         ]
     )

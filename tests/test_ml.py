@@ -95,7 +95,9 @@ def test_feature_columns_default_to_numeric_columns():
     assert got == ["calls", "fee"]
     with pytest.raises(data.MlDataError, match="not numeric \\['tier'\\]"):
         data.feature_columns(schema, ["tier"], key="customer_key", snapshot_column="snapshot_date")
-    with pytest.raises(data.MlDataError, match=r"^ml\.segments\.feature_columns: missing \['age'\]"):
+    with pytest.raises(
+        data.MlDataError, match=r"^ml\.segments\.feature_columns: missing \['age'\]"
+    ):
         data.feature_columns(
             schema,
             ["age", "calls"],
