@@ -362,9 +362,10 @@ def main(argv=None) -> dict:
     snapshot = date.fromisoformat(args.snapshot)
     features = lake.read(cfg.ml.features.table).where(F.col("snapshot_date") == F.lit(snapshot))
     tracking.configure(cfg.mlflow)
-    version, _, model = tracking.load_champion(cfg.ml.churn.model_name)
+    version, run_id, model = tracking.load_champion(cfg.ml.churn.model_name)
+    trained_with = tracking.float_param(run_id, churn.POSITIVE_WEIGHT_PARAM, 1.0)
     scored = churn.churn_scores(
-        churn.with_probability(model, as_double(features, model_inputs(model))),
+        churn.with_probability(model, as_double(features, model_inputs(model)), trained_with),
         key="customer_key",
         snapshot_column="snapshot_date",
         model_name=cfg.ml.churn.model_name,

@@ -42,9 +42,11 @@ def _labelled(ctx: JobContext, features: DataFrame) -> DataFrame:
     )
 
 
-def _evaluate(model, validation: DataFrame, bins: int) -> dict:
+def _evaluate(model, validation: DataFrame, bins: int, positive_weight: float) -> dict:
     """Validation metrics (one small collected row) and the tables behind the charts."""
-    scored = churn.with_probability(model, validation).select(data.LABEL, churn.PROBABILITY)
+    scored = churn.with_probability(model, validation, positive_weight).select(
+        data.LABEL, churn.PROBABILITY
+    )
     scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
     label, prob = data.LABEL, churn.PROBABILITY
     # collect, not first(): take() would rerun the cross-joined plan partition by partition
@@ -156,7 +158,7 @@ def run(ctx: JobContext) -> None:
             "train_snapshot": str(train_snapshot),
             "validation_snapshot": str(validation_snapshot),
             "class_weight": cfg.class_weight,
-            "positive_weight": round(weight, 6),
+            churn.POSITIVE_WEIGHT_PARAM: weight,
             "features": ",".join(columns),
             "n_features": len(columns),
         }
@@ -178,7 +180,7 @@ def run(ctx: JobContext) -> None:
                 ),
             ):
                 tuned = churn.tune(kind, train, columns, cfg, weighted)
-                evaluation = _evaluate(tuned.model, validation, cfg.calibration_bins)
+                evaluation = _evaluate(tuned.model, validation, cfg.calibration_bins, weight)
                 importances = churn.feature_importance(tuned.model, columns)
                 mlflow.log_params({**common_params, "model": kind, **tuned.params})
                 mlflow.log_metrics(sizes_metrics)
@@ -200,7 +202,11 @@ def run(ctx: JobContext) -> None:
             version = tracking.register(tuned.model, cfg.model_name)
 
             def score_champion(model) -> float:
-                scored = churn.with_probability(model, validation)
+                # the champion's probabilities corrected for the weight it was trained with
+                trained_with = tracking.float_param(
+                    tracking.champion(cfg.model_name).run_id, churn.POSITIVE_WEIGHT_PARAM, 1.0
+                )
+                scored = churn.with_probability(model, validation, trained_with)
                 return metrics.binary_metrics(
                     scored, data.LABEL, churn.PROBABILITY, cfg.calibration_bins
                 ).collect()[0][cfg.promote_metric]

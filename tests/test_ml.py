@@ -6,9 +6,11 @@ import math
 from datetime import date
 
 import pytest
+from pyspark.ml.classification import LogisticRegression
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from contactlake.ml import data, metrics, segments, tracking
+from contactlake.ml import churn, data, metrics, segments, tracking
 from contactlake.schemas import SUBSCRIPTIONS
 
 SCORED = "label double, score double"
@@ -176,6 +178,35 @@ def test_class_weights_balance_the_classes(spark):
     df = spark.createDataFrame([(1.0,), (0.0,)], "label double")
     got = sorted(tuple(r) for r in data.with_class_weights(df, 4.0).collect())
     assert got == [(0.0, 1.0), (1.0, 4.0)]
+
+
+def test_prior_correction_divides_the_odds_by_the_weight(spark):
+    df = spark.createDataFrame([(0.5,), (0.8,), (0.0,), (1.0,)], "p double")
+    got = [r.q for r in df.select(churn.prior_corrected(F.col("p"), 4.0).alias("q")).collect()]
+    # odds 1 -> 1/4: 0.2; odds 4 -> 1: 0.5; certainties stay certain
+    assert got == pytest.approx([0.2, 0.5, 0.0, 1.0])
+    same = df.select(churn.prior_corrected(F.col("p"), 1.0).alias("q")).collect()
+    assert [r.q for r in same] == [0.5, 0.8, 0.0, 1.0]
+
+
+def test_weighted_training_scores_on_the_population_scale(spark):
+    # 1 churner in 10, more likely at high x: a weighted fit's raw probabilities average
+    # near 0.5; corrected, near the 10% base rate (an unweighted logistic fit matches it)
+    rows = [(float(x % 20), 1.0 if x % 10 == 0 or (x % 20 == 19 and x % 3 == 0) else 0.0)
+            for x in range(400)]  # fmt: skip
+    df = spark.createDataFrame(rows, "x double, label double")
+    base_rate = sum(r[1] for r in rows) / len(rows)
+    weight = data.balanced_positive_weight(len(rows), int(sum(r[1] for r in rows)))
+    weighted = data.with_class_weights(df, weight)
+    clf = LogisticRegression(featuresCol="features", labelCol=data.LABEL, weightCol=data.WEIGHT)
+    model = churn.build_pipeline(["x"], clf).fit(weighted)
+
+    def mean_probability(w):
+        scored = churn.with_probability(model, df, w)
+        return scored.agg(F.avg(churn.PROBABILITY)).first()[0]
+
+    assert mean_probability(1.0) == pytest.approx(0.5, abs=0.05)
+    assert mean_probability(weight) == pytest.approx(base_rate, abs=0.02)
 
 
 def test_segment_names_from_the_most_distinctive_features():

@@ -38,7 +38,6 @@ FAST = (
     "ml.churn.gbt.max_iter=[5]",
     "ml.churn.gbt.max_depth=[2]",
     "ml.score.models=[churn, segments]",  # no uplift model in this scenario (test_uplift)
-    "ml.churn.class_weight=balanced",  # the weighted path (the default, none, is simpler)
 )
 
 

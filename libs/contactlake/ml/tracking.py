@@ -105,6 +105,13 @@ def load_json_artifact(run_id: str, path: str):
     return json.loads(Path(local).read_text())
 
 
+def float_param(run_id: str, name: str, default: float) -> float:
+    """A numeric parameter logged on a run (e.g. the ``positive_weight`` a churn model was
+    trained with), or ``default`` when the run did not log it."""
+    value = MlflowClient().get_run(run_id).data.params.get(name)
+    return default if value is None else float(value)
+
+
 def register(model: PipelineModel, model_name: str) -> int:
     """Log ``model`` on the active run and register it as a new version of ``model_name``."""
     # Explicit requirements: inferring them loads the model in a subprocess (slow).
