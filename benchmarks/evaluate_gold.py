@@ -1,8 +1,8 @@
 """Score the gold layer of a built lake against the generator's truth: KPIs against the
 planted concentration and repeat share, churn scores against the true churn probabilities,
-segments against the planted personas (and the best any model of the features could do),
-uplift scores against the true uplift. Prints a
-markdown table and writes benchmarks/results/evaluate-gold-<name>.json.
+segments against the planted personas (next to what a model told the personas reaches),
+uplift scores against the true uplift. Prints a markdown table and writes
+benchmarks/results/evaluate-gold-<name>.json.
 
     .venv/bin/python -m benchmarks.evaluate_gold --env local [--name demo] [--snapshot 2025-11-30]
 
@@ -153,7 +153,8 @@ def _top_shares(population: DataFrame, fractions=UPLIFT_FRACTIONS) -> list[dict]
 def _persona_ceiling(features: DataFrame, personas: DataFrame, seed: int = 7) -> dict:
     """How far any segmentation could match the personas: a random forest *told* the
     personas (half the customers, every numeric feature) predicts the other half; its
-    adjusted Rand index bounds what unsupervised clustering of these features can reach.
+    adjusted Rand index is a practical ceiling for unsupervised clustering of these features
+    (which never sees the personas).
 
     Args:
         features: one snapshot of the feature table with ``customer_id``.
