@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contactlake.config import MlChurnConfig
-from contactlake.ml.data import LABEL, WEIGHT, feature_stages
+from contactlake.ml.data import LABEL, WEIGHT, feature_stages, score_rows
 
 PROBABILITY = "churn_probability"
 # the run param holding the positive-class weight of training: scoring divides the odds by it
@@ -151,10 +151,11 @@ def churn_scores(
     Returns:
         Columns snapshot_date, customer_key, churn_probability, model_name, model_version.
     """
-    return scored.select(
-        F.col(snapshot_column).cast("date").alias("snapshot_date"),
-        F.col(key).cast("string").alias("customer_key"),
-        F.col(PROBABILITY).cast("double").alias(PROBABILITY),
-        F.lit(model_name).alias("model_name"),
-        F.lit(str(model_version)).alias("model_version"),
+    return score_rows(
+        scored,
+        [F.col(PROBABILITY).cast("double").alias(PROBABILITY)],
+        key=key,
+        snapshot_column=snapshot_column,
+        model_name=model_name,
+        model_version=model_version,
     )

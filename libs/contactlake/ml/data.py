@@ -12,7 +12,7 @@ from pyspark.ml.feature import (
     StringIndexer,
     VectorAssembler,
 )
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType, StructType
 
@@ -230,3 +230,28 @@ def balanced_positive_weight(rows: int, positives: int) -> float:
             f"churn training needs both classes: {positives} positives among {rows} rows"
         )
     return (rows - positives) / positives
+
+
+def score_rows(
+    scored: DataFrame,
+    scores: list[Column],
+    *,
+    key: str,
+    snapshot_column: str,
+    model_name: str,
+    model_version: int | str,
+) -> DataFrame:
+    """The rows of a gold score table (churn scores, segments, uplift scores).
+
+    Returns:
+        ``snapshot_date`` (date), ``customer_key`` (string), the ``scores`` columns,
+        ``model_name`` and ``model_version`` (the registry version as a string, in every
+        score table alike).
+    """
+    return scored.select(
+        F.col(snapshot_column).cast("date").alias("snapshot_date"),
+        F.col(key).cast("string").alias("customer_key"),
+        *scores,
+        F.lit(model_name).alias("model_name"),
+        F.lit(str(model_version)).alias("model_version"),
+    )

@@ -10,6 +10,8 @@ from pyspark.ml.feature import Imputer, SQLTransformer, StandardScaler, VectorAs
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from contactlake.ml.data import score_rows
+
 FEATURES = "features"  # scaled feature vector the clusterer sees
 SEGMENT = "segment_id"
 PROFILE_ARTIFACT = "segments/profile"  # .csv and .json on the run of every segments model
@@ -187,11 +189,14 @@ def assignments(
         model_version (the registry version, a string like the other score tables).
     """
     mapping = F.create_map(*[F.lit(x) for pair in sorted(names.items()) for x in pair])
-    return assigned.select(
-        F.col(snapshot_column).cast("date").alias("snapshot_date"),
-        F.col(key).cast("string").alias("customer_key"),
-        F.col(SEGMENT).cast("int").alias("segment_id"),
-        mapping[F.col(SEGMENT)].alias("segment_name"),
-        F.lit(model_name).alias("model_name"),
-        F.lit(str(model_version)).alias("model_version"),
+    return score_rows(
+        assigned,
+        [
+            F.col(SEGMENT).cast("int").alias("segment_id"),
+            mapping[F.col(SEGMENT)].alias("segment_name"),
+        ],
+        key=key,
+        snapshot_column=snapshot_column,
+        model_name=model_name,
+        model_version=model_version,
     )

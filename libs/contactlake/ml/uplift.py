@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from contactlake.config import MlUpliftConfig
 from contactlake.ml.churn import classifier_importance
-from contactlake.ml.data import LABEL, WEIGHT, MlDataError, feature_stages
+from contactlake.ml.data import LABEL, WEIGHT, MlDataError, feature_stages, score_rows
 
 CAMPAIGN = "campaign_id"
 TREATED = "treated"
@@ -395,11 +395,14 @@ def uplift_scores(
         Columns snapshot_date, customer_key, campaign_id, uplift, model_name, model_version
         (string), the contract of ``contactlake.publish.SCORE_SOURCES["uplift"]``.
     """
-    return scored.select(
-        F.col(snapshot_column).cast("date").alias("snapshot_date"),
-        F.col(key).cast("string").alias("customer_key"),
-        F.col(CAMPAIGN).cast("string").alias(CAMPAIGN),
-        F.col(UPLIFT).cast("double").alias(UPLIFT),
-        F.lit(model_name).alias("model_name"),
-        F.lit(str(model_version)).alias("model_version"),
+    return score_rows(
+        scored,
+        [
+            F.col(CAMPAIGN).cast("string").alias(CAMPAIGN),
+            F.col(UPLIFT).cast("double").alias(UPLIFT),
+        ],
+        key=key,
+        snapshot_column=snapshot_column,
+        model_name=model_name,
+        model_version=model_version,
     )
