@@ -134,7 +134,8 @@ def scenario(spark, tmp_path_factory):
     }
 
 
-def _runs(client, experiment: str):
+def parent_and_child_runs(client, experiment: str):
+    """The experiment's parent runs, oldest first, and the nested runs of each."""
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -157,7 +158,7 @@ def test_jobs_exit_codes(scenario):
 
 def test_segments_run_nested_k_and_registered_champion(scenario):
     client = scenario["client"]
-    parents, children = _runs(client, "contactlake-segments")
+    parents, children = parent_and_child_runs(client, "contactlake-segments")
     assert len(parents) == 1
     parent = parents[0]
     nested = children[parent.info.run_id]
@@ -203,7 +204,7 @@ def test_segments_table_recovers_the_groups(scenario):
 
 def test_churn_runs_log_stable_metrics_charts_and_inputs(scenario):
     client = scenario["client"]
-    parents, children = _runs(client, "contactlake-churn")
+    parents, children = parent_and_child_runs(client, "contactlake-churn")
     assert len(parents) == 3
     full = parents[1]
     nested = {r.data.tags["mlflow.runName"]: r for r in children[full.info.run_id]}
@@ -231,7 +232,7 @@ def test_churn_runs_log_stable_metrics_charts_and_inputs(scenario):
 
 def test_challenger_is_promoted_only_when_better(scenario):
     client = scenario["client"]
-    (v1, v2, v3), _ = _runs(client, "contactlake-churn")
+    (v1, v2, v3), _ = parent_and_child_runs(client, "contactlake-churn")
     assert [r.data.tags["model_version"] for r in (v1, v2, v3)] == ["1", "2", "3"]
     assert [r.data.tags["promoted"] for r in (v1, v2, v3)] == ["true", "true", "false"]
     assert v1.data.tags["promotion_reason"] == "first model"

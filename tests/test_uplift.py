@@ -27,6 +27,7 @@ from contactlake.ml.data import MlDataError
 from contactlake.publish import SCORE_SOURCES
 from contactlake.schemas import CAMPAIGN_CONTACTS
 from jobs import score, train_uplift
+from tests.test_ml_jobs import parent_and_child_runs
 
 SCORED = "campaign_id string, treated double, label double, score double"
 D = date.fromisoformat
@@ -391,17 +392,6 @@ def scenario(spark, tmp_path_factory):
     }
 
 
-def _runs(client, experiment: str):
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = {
-        p.info.run_id: [r for r in runs if r.data.tags.get("mlflow.parentRunId") == p.info.run_id]
-        for p in parents
-    }
-    return parents, children
-
-
 def test_jobs_exit_codes(scenario):
     codes = dict(scenario["codes"])
     assert codes.pop("unknown_campaign") == 1  # the champion never saw CMP9
@@ -411,7 +401,7 @@ def test_jobs_exit_codes(scenario):
 
 def test_runs_log_metrics_charts_inputs_and_point_in_time_snapshots(scenario):
     client = scenario["client"]
-    parents, children = _runs(client, "contactlake-uplift")
+    parents, children = parent_and_child_runs(client, "contactlake-uplift")
     assert len(parents) == 3
     full = parents[1]
     nested = {r.data.tags["mlflow.runName"]: r for r in children[full.info.run_id]}
@@ -444,7 +434,7 @@ def test_runs_log_metrics_charts_inputs_and_point_in_time_snapshots(scenario):
 
 def test_challenger_is_promoted_only_when_better(scenario):
     client = scenario["client"]
-    (v1, v2, v3), _ = _runs(client, "contactlake-uplift")
+    (v1, v2, v3), _ = parent_and_child_runs(client, "contactlake-uplift")
     assert [r.data.tags["model_version"] for r in (v1, v2, v3)] == ["1", "2", "3"]
     assert [r.data.tags["promoted"] for r in (v1, v2, v3)] == ["true", "true", "false"]
     assert v1.data.tags["promotion_reason"] == "first model"
