@@ -150,6 +150,18 @@ def _figure(
     return fig
 
 
+def _reference_line(x: list, y: list, name: str) -> go.Scatter:
+    """A thin dotted line to compare against (equality, random, base rate, perfect)."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        name=name,
+        mode="lines",
+        line={"color": TARGET, "dash": "dot", "width": 1},
+        hoverinfo="skip",
+    )
+
+
 def _date_axis(fig: go.Figure) -> None:
     fig.update_xaxes(type="date", tickformat="%b %d", hoverformat="%Y-%m-%d")
 
@@ -316,16 +328,7 @@ def lorenz_chart(
         y_title="share of contacts",
         height=420,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            name="equal contacts per customer",
-            mode="lines",
-            line={"color": TARGET, "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(_reference_line([0, 1], [0, 1], "equal contacts per customer"))
     for i, (label, points) in enumerate(curves):
         fig.add_trace(
             go.Scatter(
@@ -775,16 +778,7 @@ def roc_chart(points: pd.DataFrame, auc: float | None, chart_id: str, subtitle: 
     fig = _figure(
         title, subtitle, x_title="false positive rate", y_title="true positive rate", height=380
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            name="random",
-            mode="lines",
-            line={"color": TARGET, "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(_reference_line([0, 1], [0, 1], "random"))
     points = points.sort_values(["fpr", "tpr"])
     x = points["fpr"].tolist()
     y = points["tpr"].tolist()
@@ -824,16 +818,7 @@ def pr_chart(
             hovertemplate="recall %{x:.1%}, precision %{y:.1%}<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[base_rate, base_rate],
-            name=f"base rate {base_rate:.1%}",
-            mode="lines",
-            line={"color": TARGET, "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(_reference_line([0, 1], [base_rate, base_rate], f"base rate {base_rate:.1%}"))
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(rangemode="tozero", tickformat=".0%")
     return Chart(chart_id, fig)
@@ -898,16 +883,7 @@ def calibration_chart(table: pd.DataFrame, chart_id: str, subtitle: str) -> Char
         y_title="observed churn rate",
         height=380,
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            name="perfectly calibrated",
-            mode="lines",
-            line={"color": TARGET, "dash": "dot", "width": 1},
-            hoverinfo="skip",
-        )
-    )
+    fig.add_trace(_reference_line([0, 1], [0, 1], "perfectly calibrated"))
     sizes = table["rows"].astype(float)
     scale = sizes.max() or 1.0
     fig.add_trace(
