@@ -61,6 +61,18 @@ def _latest(df, column: str, day: date) -> date | None:
     return df.where(F.col(column) <= F.lit(day)).agg(F.max(column)).first()[0]
 
 
+def _latest_rows(ctx: JobContext, table: str, what: str = "snapshot"):
+    """The rows of ``table``'s latest ``snapshot_date`` on or before the run date and that
+    date, or the Note a section shows instead (the table is missing, or starts later)."""
+    if not ctx.lake.exists(table):
+        return missing(table)
+    df = ctx.lake.read(table)
+    day = _latest(df, "snapshot_date", ctx.run_date)
+    if day is None:
+        return Note(f"{table} has no {what} on or before {ctx.run_date}")
+    return df.where(F.col("snapshot_date") == F.lit(day)), day
+
+
 def _true(value) -> bool:
     """A nullable boolean cell: True only for true (not for null or NaN)."""
     return value is not None and value == value and bool(value)
@@ -278,13 +290,10 @@ def segments_section(ctx: JobContext, ids: charts.ChartIds) -> Section:
         "Segments of the latest scored snapshot: how many customers each holds and what sets "
         "it apart (segment mean of a feature against the population, in standard deviations).",
     )
-    if not ctx.lake.exists(ml.segments_table):
-        return section.add(missing(ml.segments_table))
-    table = ctx.lake.read(ml.segments_table)
-    snapshot = _latest(table, "snapshot_date", ctx.run_date)
-    if snapshot is None:
-        return section.add(Note(f"{ml.segments_table} has no snapshot on or before {ctx.run_date}"))
-    assigned = table.where(F.col("snapshot_date") == F.lit(snapshot))
+    latest = _latest_rows(ctx, ml.segments_table)
+    if isinstance(latest, Note):
+        return section.add(latest)
+    assigned, snapshot = latest
     scores = None
     if ctx.lake.exists(ml.churn_scores_table):
         scores = ctx.lake.read(ml.churn_scores_table).where(
@@ -589,60 +598,51 @@ def audiences_section(ctx: JobContext, ids: charts.ChartIds) -> Section:
         "contact policy kept out of each audience, by reason.",
     )
     selected = excluded = None
-    if ctx.lake.exists(AUDIENCES):
-        table = ctx.lake.read(AUDIENCES)
-        day = _latest(table, "snapshot_date", ctx.run_date)
-        if day is None:
-            section.add(Note(f"{AUDIENCES} has no publication on or before {ctx.run_date}"))
-        else:
-            with ctx.stage("audience sizes") as info:
-                sizes = agg.audience_sizes(
-                    table.where(F.col("snapshot_date") == F.lit(day))
-                ).toPandas()
-                info["rows"] = len(sizes)
-            selected = int(sizes["customers"].sum())
-            section.add(
-                charts.audience_sizes_chart(
-                    sizes, ids("audience sizes"), f"published {day}: {selected:,} selections"
-                )
+    latest = _latest_rows(ctx, AUDIENCES, "publication")
+    if isinstance(latest, Note):
+        section.add(latest)
+    else:
+        published, day = latest
+        with ctx.stage("audience sizes") as info:
+            sizes = agg.audience_sizes(published).toPandas()
+            info["rows"] = len(sizes)
+        selected = int(sizes["customers"].sum())
+        section.add(
+            charts.audience_sizes_chart(
+                sizes, ids("audience sizes"), f"published {day}: {selected:,} selections"
             )
+        )
+    latest = _latest_rows(ctx, EXCLUSIONS, "publication")
+    if isinstance(latest, Note):
+        section.add(latest)
     else:
-        section.add(missing(AUDIENCES))
-    if ctx.lake.exists(EXCLUSIONS):
-        table = ctx.lake.read(EXCLUSIONS)
-        day = _latest(table, "snapshot_date", ctx.run_date)
-        if day is None:
-            section.add(Note(f"{EXCLUSIONS} has no publication on or before {ctx.run_date}"))
+        published, day = latest
+        with ctx.stage("audience exclusions") as info:
+            rows = (
+                published.groupBy("audience_id", "reason")
+                .agg(F.sum("customers").alias("customers"))
+                .toPandas()
+            )
+            info["rows"] = len(rows)
+        if len(rows):
+            matrix = charts.exclusion_matrix(rows)
+            excluded = int(matrix.to_numpy().sum())
+            section.add(
+                charts.exclusions_chart(
+                    matrix, ids("exclusions"), f"published {day}: {excluded:,} exclusions"
+                ),
+                Table(
+                    ["audience", *matrix.columns, "total"],
+                    [
+                        [a, *[int(v) for v in matrix.loc[a]], int(matrix.loc[a].sum())]
+                        for a in matrix.index
+                    ],
+                    title="Exclusions by audience and reason",
+                    numeric=(*matrix.columns, "total"),
+                ),
+            )
         else:
-            with ctx.stage("audience exclusions") as info:
-                rows = (
-                    table.where(F.col("snapshot_date") == F.lit(day))
-                    .groupBy("audience_id", "reason")
-                    .agg(F.sum("customers").alias("customers"))
-                    .toPandas()
-                )
-                info["rows"] = len(rows)
-            if len(rows):
-                matrix = charts.exclusion_matrix(rows)
-                excluded = int(matrix.to_numpy().sum())
-                section.add(
-                    charts.exclusions_chart(
-                        matrix, ids("exclusions"), f"published {day}: {excluded:,} exclusions"
-                    ),
-                    Table(
-                        ["audience", *matrix.columns, "total"],
-                        [
-                            [a, *[int(v) for v in matrix.loc[a]], int(matrix.loc[a].sum())]
-                            for a in matrix.index
-                        ],
-                        title="Exclusions by audience and reason",
-                        numeric=(*matrix.columns, "total"),
-                    ),
-                )
-            else:
-                section.add(Note(f"no exclusions on {day}"))
-    else:
-        section.add(missing(EXCLUSIONS))
+            section.add(Note(f"no exclusions on {day}"))
     if selected is not None or excluded is not None:
         section.items.insert(
             0,
