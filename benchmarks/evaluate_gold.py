@@ -79,7 +79,8 @@ def _attribution(silver: DataFrame, truth_contacts: DataFrame, keys: DataFrame) 
     """
     true = inbound(truth_contacts).select("contact_id", F.col("customer_key").alias("true_id"))
     pipeline = silver.join(keys, "customer_key").select("contact_id", "customer_id")
-    both = true.join(pipeline.dropDuplicates(["contact_id"]), "contact_id", "left")
+    # counted here and joined again for the repeat share on the tied contacts: computed once
+    both = true.join(pipeline.dropDuplicates(["contact_id"]), "contact_id", "left").cache()
     right = F.col("customer_id") == F.col("true_id")
     row = both.agg(
         F.count(F.lit(1)).alias("contacts"),
@@ -437,7 +438,7 @@ def main(argv=None) -> dict:
             f"{c['model_auc']:.4f} (ratio {c['ratio']:.3f}) |",
             f"| segments vs personas, adjusted Rand ({s['customers']:,} customers) | 1 | | "
             f"{s['ari']:.3f} |",
-            f"| the same, best possible from these features: a random forest told the personas, "
+            f"| the same, practical ceiling from these features: a random forest told the personas, "
             f"on {s['supervised_ceiling']['customers']:,} held-out customers | 1 | | "
             f"{s['supervised_ceiling']['ari']:.3f} |",
             *_uplift_markdown(uplift_result),
