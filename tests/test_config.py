@@ -77,6 +77,15 @@ def test_apply_override_builds_nested_keys():
     assert apply_override({"a": {"b": 1, "c": 2}}, "a.b=[1, 2]") == {"a": {"b": [1, 2], "c": 2}}
 
 
+def test_set_spark_conf_takes_a_dotted_spark_key():
+    cfg = load_config("test", ["spark.conf.spark.eventLog.enabled=true"], CONF)
+    assert cfg.spark.conf == {
+        "spark.ui.enabled": "false",  # conf/test.yaml's entries are kept
+        "spark.sql.adaptive.enabled": "true",
+        "spark.eventLog.enabled": "true",
+    }
+
+
 def test_pipeline_jobs_must_exist():
     with pytest.raises(ConfigError, match=r"pipeline\.jobs: Value error, no job module jobs\.nope"):
         load_config("test", ["pipeline.jobs=[maintain, nope]"], CONF)

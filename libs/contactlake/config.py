@@ -502,7 +502,10 @@ def _read_yaml(path: Path) -> dict:
 
 
 def apply_override(raw: dict, assignment: str) -> dict:
-    """Apply one ``a.b.c=value`` (value parsed as YAML, so 3 is an int and true a bool)."""
+    """Apply one ``a.b.c=value`` (value parsed as YAML, so 3 is an int and true a bool).
+
+    Under ``spark.conf.`` the rest of the path is one Spark setting's name.
+    """
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {assignment!r}: expected key.path=value")
@@ -513,6 +516,9 @@ def apply_override(raw: dict, assignment: str) -> dict:
     node: dict = {}
     overlay = node
     parts = key.strip().split(".")
+    if parts[:2] == ["spark", "conf"] and len(parts) > 2:
+        # Spark's own keys are dotted: spark.conf.spark.eventLog.enabled sets one entry
+        parts = [*parts[:2], ".".join(parts[2:])]
     for part in parts[:-1]:
         node[part] = {}
         node = node[part]
