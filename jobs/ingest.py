@@ -82,6 +82,17 @@ def _check_layout(spec: SourceSpec, columns: list[str], known: list[str]) -> str
     return None
 
 
+def _check_quiet_source(ctx: JobContext, table: str) -> None:
+    """A source that sent no new files is validated as an empty batch, when its suite has a
+    freshness check: the freshness and volume checks then record that the feed went quiet
+    (nothing new would otherwise be checked at all)."""
+    from contactlake.quality import load_suite
+
+    suite = load_suite(ctx.cfg.conf_dir, table)
+    if suite and suite.freshness and ctx.lake.exists(table):
+        ctx.check_quality(ctx.lake.read(table).limit(0), table)
+
+
 def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[str]:
     """Ingest the run date's new files of one source; returns the stopped files' messages."""
     first_day = ctx.run_date - timedelta(days=ctx.cfg.ingest.lookback_days)
@@ -94,11 +105,12 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
         if f.path in seen and seen[f.path] != f.checksum
     ]
     new = [f for f in files if f.path not in seen]
+    table = f"bronze/{spec.name}"
     if not new:
         ctx.log.info("%s %s: no new files (%d already ingested)", spec.name, day, len(files))
+        _check_quiet_source(ctx, table)
         return stopped
 
-    table = f"bronze/{spec.name}"
     bronze_extra = []
     if ctx.lake.exists(table):
         bronze_extra = [

@@ -81,6 +81,39 @@ def test_volume_is_checked_against_recent_runs(spark, tmp_path, job_argv, conf_d
     assert "expect_table_row_count_to_be_between failed: observed 1" in caplog.text
 
 
+def test_freshness_flags_stale_batches_and_quiet_sources(spark, tmp_path, job_argv, conf_dir):
+    (conf_dir / "quality" / "bronze").mkdir(parents=True)
+    (conf_dir / "quality" / "bronze" / "calls.yaml").write_text(
+        "freshness:\n  column: _landing_date\n  max_lag_days: 2\n"
+    )
+    land(tmp_path, "calls", "a.csv", _calls("c1,13800000001,x,1"), day="2026-01-05")
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 0  # 1 day old: fresh
+    # a late file, landed in the folder of the 2nd, arrives by the 9th: stale, a warning
+    land(tmp_path, "calls", "b.csv", _calls("c2,13800000002,y,2"), day="2026-01-02")
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-09") == 0
+    # nothing new on the 10th: checked as an empty batch
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-10") == 0
+
+    results = Lake(str(tmp_path / "lake"), spark).read("ops/quality_results").collect()
+    got = sorted(
+        (str(r.run_date), r.expectation, r.success, r.severity, r.observed_value)
+        for r in results
+    )
+    max_between, row_count = "expect_column_max_to_be_between", "expect_table_row_count_to_be_between"
+    assert got == [
+        ("2026-01-06", max_between, True, "warning", "2026-01-05"),
+        ("2026-01-06", row_count, True, "warning", "1"),
+        ("2026-01-09", max_between, False, "warning", "2026-01-02"),
+        ("2026-01-09", row_count, True, "warning", "1"),
+        ("2026-01-10", max_between, False, "warning", None),
+        ("2026-01-10", row_count, True, "warning", "0"),
+    ]
+    freshness = [r for r in results if r.expectation == max_between]
+    assert {r.arguments for r in freshness if str(r.run_date) == "2026-01-10"} == {
+        '{"column": "_landing_date", "min_value": "2026-01-08"}'
+    }
+
+
 def test_bad_suite_is_a_config_error(tmp_path):
     (tmp_path / "quality" / "silver").mkdir(parents=True)
     (tmp_path / "quality" / "silver" / "x.yaml").write_text(
