@@ -319,13 +319,11 @@ def run(ctx: JobContext) -> None:
         calls, merged_ivr = attach_ivr(voice.where(ok), ivr.where(ok))
         merged_ivr = merged_ivr.localCheckpoint()
         contacts = (
-            calls.select(*CONTACT_COLUMNS, "_raw", "_batch_id")
+            calls.select(*CONTACT_COLUMNS, "_batch_id")
             .unionByName(
-                ivr_only_contacts(ivr.where(ok), merged_ivr).select(
-                    *CONTACT_COLUMNS, "_raw", "_batch_id"
-                )
+                ivr_only_contacts(ivr.where(ok), merged_ivr).select(*CONTACT_COLUMNS, "_batch_id")
             )
-            .unionByName(digital.where(ok).select(*CONTACT_COLUMNS, "_raw", "_batch_id"))
+            .unionByName(digital.where(ok).select(*CONTACT_COLUMNS, "_batch_id"))
         )
         contacts = collapse_duplicates(contacts, cfg.duplicate_tolerance_s).localCheckpoint()
         info["rows"] = contacts.count()

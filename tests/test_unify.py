@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from contactlake.ingest.sources import load_sources
 from contactlake.unify import (
     CONTACT_COLUMNS,
     collapse_duplicates,
+    contact_keys,
     crm_records,
     scd2_customers,
     voice_contacts,
@@ -228,3 +230,47 @@ def test_customers_keep_history_and_reruns_change_nothing(spark):
         map(tuple, v2.drop("attributes_hash").collect())
     )
     assert v3.where(F.col("is_current")).count() == 2
+
+
+def test_contact_keys_take_the_first_known_identifier_in_priority_order(spark):
+    ids = "account_id string, customer_phone string, app_user_id string, wechat_unionid string, wechat_openid string, cookie_id string"
+    contacts = spark.createDataFrame(
+        [
+            ("c1", "A1", "+8613800000001", None, None, None, None),  # account wins over phone
+            ("c2", None, "+8613800000001", "U1", None, None, None),  # phone wins over app
+            ("c3", "A9", "+8613800000002", None, None, None, None),  # unknown account: phone
+            ("c4", None, "+8613800000003", "U1", None, None, None),  # hub phone: app user
+            ("c5", None, None, None, None, "o1", "ck1"),  # openid before cookie
+            ("c6", None, None, None, None, None, "ck9"),  # unknown cookie: no key
+            ("c7", None, None, None, None, None, None),  # no identifier at all
+            ("c8", "A1", "+8613800000001", None, None, None, None),  # same ids as c1
+        ],
+        f"contact_id string, {ids}",
+    )
+    identity = spark.createDataFrame(
+        [
+            ("account:A1", "K1", False),
+            ("phone:+8613800000001", "K2", False),
+            ("phone:+8613800000002", "K3", False),
+            ("phone:+8613800000003", None, True),
+            ("app:U1", "K4", False),
+            ("wechat_open:o1", "K5", False),
+            ("cookie:ck1", "K6", False),
+        ],
+        "node string, customer_key string, is_hub boolean",
+    )
+    expected = spark.createDataFrame(
+        [
+            ("c1", "K1"),
+            ("c2", "K2"),
+            ("c3", "K3"),
+            ("c4", "K4"),
+            ("c5", "K5"),
+            ("c6", None),
+            ("c7", None),
+            ("c8", "K1"),
+        ],
+        "contact_id string, customer_key string",
+    )
+    got = contact_keys(contacts, identity).select("contact_id", "customer_key")
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)

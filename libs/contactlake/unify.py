@@ -513,7 +513,6 @@ def contact_keys(contacts: DataFrame, identity_map: DataFrame) -> DataFrame:
         ``contacts`` plus ``customer_key``.
     """
     keys = identity_map.where(~F.col("is_hub")).select("node", "customer_key")
-    out = contacts
     order = [
         ("account", "account_id"),
         ("phone", "customer_phone"),
@@ -522,16 +521,25 @@ def contact_keys(contacts: DataFrame, identity_map: DataFrame) -> DataFrame:
         ("wechat_open", "wechat_openid"),
         ("cookie", "cookie_id"),
     ]
-    for i, (kind, column) in enumerate(order):
-        alias = f"_k{i}"
-        out = out.join(
-            keys.select(F.col("node").alias(f"_n{i}"), F.col("customer_key").alias(alias)),
-            node(kind, column) == F.col(f"_n{i}"),
-            "left",
-        ).drop(f"_n{i}")
-    return out.withColumn(
-        "customer_key", F.coalesce(*[F.col(f"_k{i}") for i in range(len(order))])
-    ).drop(*[f"_k{i}" for i in range(len(order))])
+    # Resolved once per distinct combination of identifiers (a customer's contacts share
+    # it), on narrow rows; the wide contacts are shuffled once, by that combination.
+    # Node names carry their type, so the joined names identify the combination.
+    nodes = F.array(*[node(kind, column) for kind, column in order])
+    signature = F.concat_ws("\x1f", nodes)
+    resolved = (
+        contacts.select(signature.alias("_ids"), nodes.alias("_nodes"))
+        .where(F.col("_ids") != "")
+        .distinct()
+        .select("_ids", F.posexplode("_nodes").alias("_rank", "node"))
+        .join(keys, "node")
+        .groupBy("_ids")
+        .agg(F.min_by("customer_key", "_rank").alias("customer_key"))
+    )
+    return (
+        contacts.withColumn("_ids", signature)
+        .join(resolved, "_ids", "left")
+        .drop("_ids")
+    )
 
 
 CUSTOMER_ATTRIBUTES = [
