@@ -90,19 +90,23 @@ def parse_json_lines(lines: DataFrame, columns: list[str]) -> DataFrame:
         ``lines`` plus one string column per key, ``_reason`` and ``_detail``.
     """
     schema = ", ".join(f"`{name}` STRING" for name in columns)
-    parsed = F.from_json(F.col("value"), schema)
     valid = F.try_parse_json("value").isNotNull()
     reason = (
         _common_reason(F.col("value"))
         .when(~valid, F.lit("BROKEN_JSON"))
         .when(~F.ltrim("value").startswith("{"), F.lit("NOT_AN_OBJECT"))
     )
-    detail = F.when(reason == "BROKEN_JSON", F.lit("not valid JSON"))
-    return lines.select(
-        "*",
-        *[F.when(reason.isNull(), parsed[name]).alias(name) for name in columns],
-        reason.alias(REASON),
-        detail.alias(DETAIL),
+    # Parsed in a projection of its own: inside each column's when() Spark cannot share it
+    # and parsed every line once per column (3x slower over 14 columns).
+    staged = lines.select(
+        "*", F.from_json(F.col("value"), schema).alias("_parsed"), reason.alias(REASON)
+    )
+    ok = F.col(REASON).isNull()
+    return staged.select(
+        *lines.columns,
+        *[F.when(ok, F.col("_parsed")[name]).alias(name) for name in columns],
+        REASON,
+        F.when(F.col(REASON) == "BROKEN_JSON", F.lit("not valid JSON")).alias(DETAIL),
     )
 
 
