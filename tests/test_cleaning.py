@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from chispa import assert_df_equality
 
-from contactlake.cleaning import local_to_utc, normalise_phones
+from contactlake.cleaning import local_to_utc, normalise_phones, phone_lookup
 
 
 def test_phone_numbers_in_every_chinese_form(spark):
@@ -30,6 +30,40 @@ def test_phone_numbers_in_every_chinese_form(spark):
         [(i, r, e) for i, (r, e) in enumerate(raw)], "id int, ani string, phone string"
     )
     assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_one_phone_lookup_serves_several_columns(spark):
+    crm = spark.createDataFrame(
+        [("C1", "13800138000", "010-62345678"), ("C2", "0086 13900139000", None)],
+        "customer_id string, primary_phone string, secondary_phone string",
+    )
+    calls = spark.createDataFrame(
+        [("V1", "13800138000"), ("V2", "95588")], "call_id string, ani string"
+    )
+    values = (
+        crm.select(crm.primary_phone.alias("_raw_phone"))
+        .union(crm.select("secondary_phone"))
+        .union(calls.select("ani"))
+    )
+    lookup = phone_lookup(values)
+    # distinct, non-null raw values only: 13800138000 is in both tables, parsed once
+    expected_lookup = spark.createDataFrame(
+        [
+            ("13800138000", "+8613800138000"),
+            ("010-62345678", "+861062345678"),
+            ("0086 13900139000", "+8613900139000"),
+            ("95588", None),
+        ],
+        "_raw_phone string, _e164 string",
+    )
+    assert_df_equality(lookup, expected_lookup, ignore_row_order=True, ignore_nullable=True)
+
+    got = normalise_phones(calls, "ani", "phone", lookup=lookup)
+    expected = spark.createDataFrame(
+        [("V1", "13800138000", "+8613800138000"), ("V2", "95588", None)],
+        "call_id string, ani string, phone string",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_local_times_to_utc(spark):

@@ -27,28 +27,43 @@ def _e164(region: str):
     return convert
 
 
-def normalise_phones(df: DataFrame, column: str, out: str, region: str = "CN") -> DataFrame:
-    """Add ``out``: ``column`` as an E.164 number (``+8613800138000``), null when invalid.
+def phone_lookup(values: DataFrame, region: str = "CN") -> DataFrame:
+    """The E.164 form of every distinct raw phone value.
 
     Parsing uses Google's libphonenumber rules (``phonenumbers``): national and
-    international forms, +86/0086/86 prefixes, separators, landlines with area codes. It
-    runs once per distinct raw value (a Python UDF is slow; there are far fewer distinct
-    numbers than rows), joined back by value.
+    international forms, +86/0086/86 prefixes, separators, landlines with area codes. A
+    Python UDF is slow, and there are far fewer distinct numbers than rows: each distinct
+    value is parsed once, and one lookup can serve several columns and tables.
+
+    Args:
+        values: ``_raw_phone`` (string).
+        region: the default country for numbers written without a country code.
+
+    Returns:
+        ``_raw_phone``, ``_e164`` (null when invalid): one row per distinct non-null value.
+    """
+    convert = F.pandas_udf(_e164(region), "string")
+    distinct = values.select("_raw_phone").where(F.col("_raw_phone").isNotNull()).distinct()
+    return distinct.select("_raw_phone", convert("_raw_phone").alias("_e164"))
+
+
+def normalise_phones(
+    df: DataFrame, column: str, out: str, region: str = "CN", lookup: DataFrame | None = None
+) -> DataFrame:
+    """Add ``out``: ``column`` as an E.164 number (``+8613800138000``), null when invalid.
 
     Args:
         df: needs ``column`` (string).
         region: the default country for numbers written without a country code.
+        lookup: a :func:`phone_lookup` holding ``column``'s values (shared, so that numbers
+            seen in several columns are parsed once); built from ``df`` when None.
 
     Returns:
         ``df`` plus ``out`` (string).
     """
-    convert = F.pandas_udf(_e164(region), "string")
-    distinct = (
-        df.select(F.col(column).alias("_raw_phone"))
-        .where(F.col("_raw_phone").isNotNull())
-        .distinct()
-    )
-    mapping = distinct.select("_raw_phone", convert("_raw_phone").alias(out))
+    if lookup is None:
+        lookup = phone_lookup(df.select(F.col(column).alias("_raw_phone")), region)
+    mapping = lookup.withColumnRenamed("_e164", out)
     return df.join(mapping, df[column] == mapping["_raw_phone"], "left").drop("_raw_phone")
 
 

@@ -655,10 +655,13 @@ def scd2_customers(history: DataFrame | None, records: DataFrame, keys: DataFram
     )
 
 
-def normalise_contact_phones(contacts: DataFrame, region: str) -> DataFrame:
-    """``customer_phone`` to E.164 (invalid numbers become null)."""
+def normalise_contact_phones(
+    contacts: DataFrame, region: str, lookup: DataFrame | None = None
+) -> DataFrame:
+    """``customer_phone`` to E.164 (invalid numbers become null); ``lookup`` as for
+    :func:`normalise_phones`."""
     return (
-        normalise_phones(contacts, "customer_phone", "_e164", region)
+        normalise_phones(contacts, "customer_phone", "_e164", region, lookup)
         .withColumn("customer_phone", F.col("_e164"))
         .drop("_e164")
     )
