@@ -96,10 +96,12 @@ def test_freshness_flags_stale_batches_and_quiet_sources(spark, tmp_path, job_ar
 
     results = Lake(str(tmp_path / "lake"), spark).read("ops/quality_results").collect()
     got = sorted(
-        (str(r.run_date), r.expectation, r.success, r.severity, r.observed_value)
-        for r in results
+        (str(r.run_date), r.expectation, r.success, r.severity, r.observed_value) for r in results
     )
-    max_between, row_count = "expect_column_max_to_be_between", "expect_table_row_count_to_be_between"
+    max_between, row_count = (
+        "expect_column_max_to_be_between",
+        "expect_table_row_count_to_be_between",
+    )
     assert got == [
         ("2026-01-06", max_between, True, "warning", "2026-01-05"),
         ("2026-01-06", row_count, True, "warning", "1"),

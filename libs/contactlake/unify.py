@@ -535,11 +535,7 @@ def contact_keys(contacts: DataFrame, identity_map: DataFrame) -> DataFrame:
         .groupBy("_ids")
         .agg(F.min_by("customer_key", "_rank").alias("customer_key"))
     )
-    return (
-        contacts.withColumn("_ids", signature)
-        .join(resolved, "_ids", "left")
-        .drop("_ids")
-    )
+    return contacts.withColumn("_ids", signature).join(resolved, "_ids", "left").drop("_ids")
 
 
 CUSTOMER_ATTRIBUTES = [
