@@ -365,7 +365,7 @@ def main(argv=None) -> dict:
     features = lake.read(cfg.ml.features.table).where(F.col("snapshot_date") == F.lit(snapshot))
     tracking.configure(cfg.mlflow)
     version, run_id, model = tracking.load_champion(cfg.ml.churn.model_name)
-    trained_with = tracking.float_param(run_id, churn.POSITIVE_WEIGHT_PARAM, 1.0)
+    trained_with = churn.trained_positive_weight(run_id)
     scored = churn.churn_scores(
         churn.with_probability(model, as_double(features, model_inputs(model)), trained_with),
         key="customer_key",

@@ -53,7 +53,7 @@ def run(ctx: JobContext) -> None:
     outputs = {}
     if "churn" in champions:
         name, version, run_id, model = champions["churn"]
-        trained_with = tracking.float_param(run_id, churn.POSITIVE_WEIGHT_PARAM, 1.0)
+        trained_with = churn.trained_positive_weight(run_id)
         scored = churn.with_probability(model, as_double(rows, model_inputs(model)), trained_with)
         outputs[ml.churn_scores_table] = churn.churn_scores(
             scored, model_name=name, model_version=version, **ids

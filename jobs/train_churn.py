@@ -203,8 +203,8 @@ def run(ctx: JobContext) -> None:
 
             def score_champion(model) -> float:
                 # the champion's probabilities corrected for the weight it was trained with
-                trained_with = tracking.float_param(
-                    tracking.champion(cfg.model_name).run_id, churn.POSITIVE_WEIGHT_PARAM, 1.0
+                trained_with = churn.trained_positive_weight(
+                    tracking.champion(cfg.model_name).run_id
                 )
                 scored = churn.with_probability(model, validation, trained_with)
                 return metrics.binary_metrics(

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contactlake.config import MlChurnConfig
+from contactlake.ml import tracking
 from contactlake.ml.data import LABEL, WEIGHT, feature_stages, score_rows
 
 PROBABILITY = "churn_probability"
@@ -110,6 +111,12 @@ def prior_corrected(probability: F.Column, positive_weight: float) -> F.Column:
         return probability
     w = F.lit(float(positive_weight))
     return probability / (probability + w * (F.lit(1.0) - probability))
+
+
+def trained_positive_weight(run_id: str) -> float:
+    """The positive-class weight the model of MLflow run ``run_id`` was trained with: the
+    weight :func:`with_probability` corrects for (1.0, no correction, when not logged)."""
+    return tracking.float_param(run_id, POSITIVE_WEIGHT_PARAM, 1.0)
 
 
 def with_probability(
