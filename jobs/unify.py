@@ -301,16 +301,13 @@ def run(ctx: JobContext) -> None:
         ivr = ivr_sessions(bronze["ivr"], tz["ivr"], today)
         # one lookup for every phone column: a customer's number is parsed once, not once
         # per table it appears in (half the parses at 100k customers)
-        raw_phones = [
-            crm.select("primary_phone"),
-            crm.select("secondary_phone"),
-            voice.select("customer_phone"),
-            ivr.select("ani"),
-        ]
-        phones = raw_phones[0].toDF("_raw_phone")
-        for more in raw_phones[1:]:
-            phones = phones.union(more.toDF("_raw_phone"))
-        phones = phone_lookup(phones, region).localCheckpoint()
+        raw_phones = (
+            crm.select(F.col("primary_phone").alias("_raw_phone"))
+            .union(crm.select("secondary_phone"))  # union is by position
+            .union(voice.select("customer_phone"))
+            .union(ivr.select("ani"))
+        )
+        phones = phone_lookup(raw_phones, region).localCheckpoint()
         crm = normalise_phones(crm, "primary_phone", "_p1", region, phones)
         crm = (
             normalise_phones(crm, "secondary_phone", "_p2", region, phones)
