@@ -79,6 +79,7 @@ class GenerateConfig(_Section):
     incident_days: int = Field(default=2, ge=0)
     incident_share: float = Field(default=0.02, ge=0, lt=1)
     persona_weights: dict[str, float] = Field(default_factory=dict)
+    tenure_spread: float = Field(default=0.35, ge=0, le=2)
     hubs_per_100k: float = Field(default=5.0, ge=0)
     churn: ChurnConfig = ChurnConfig()
     campaigns: CampaignConfig = CampaignConfig()

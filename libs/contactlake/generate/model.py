@@ -54,6 +54,7 @@ def with_base(df: DataFrame, p: Params) -> DataFrame:
     per = "persona"
     c = p.calib
     tenure_mean = pp(per, "tenure_months") * F.lit(30.0)
+    spread = p.cfg.tenure_spread
     df = df.withColumns(
         {
             "activity": pp(per, "activity") * F.exp(F.lit(c.sigma) * normal(s, "act", i)),
@@ -61,8 +62,12 @@ def with_base(df: DataFrame, p: Params) -> DataFrame:
             "is_b": u(s, "isb", i) < pp(per, "business"),
             "has_app": u(s, "app", i) < pp(per, "app"),
             "has_wechat": u(s, "wx", i) < pp(per, "wechat"),
+            # log-normal around the persona's mean: tenure is part of who a persona is
             "tenure_days": (
-                F.lit(30) + F.floor(-F.log(F.lit(1.0) - u(s, "ten", i)) * tenure_mean)
+                F.lit(30)
+                + F.floor(
+                    tenure_mean * F.exp(F.lit(spread) * normal(s, "ten", i) - F.lit(spread**2 / 2))
+                )
             ).cast("int"),
         }
     )
