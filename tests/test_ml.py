@@ -255,18 +255,20 @@ def test_promotion_rule():
 
 @pytest.mark.parametrize("algorithm", ["bisecting_kmeans", "gaussian_mixture"])
 def test_other_clusterers_separate_two_groups(spark, algorithm):
-    # 7 customers around (1, 100), 5 around (9, 900); the missing value gets the median,
-    # which lies in the larger group
-    rows = [(float(1 + i % 2), 100.0 + i) for i in range(7)]
-    rows += [(float(9 + i % 2), 900.0 + i) for i in range(5)]
+    # 20 customers on a 4 x 5 grid around (2, 102), 16 on a 4 x 4 grid around (11, 902); the
+    # missing value gets the median, which lies in the larger group. Groups of spread-out
+    # points: a Gaussian component cannot collapse onto a few points (a singular covariance,
+    # which can leave MLlib's eigen-decomposition looping on NaN).
+    rows = [(float(1 + i % 4), 100.0 + i // 4) for i in range(20)]
+    rows += [(float(10 + i % 4), 900.0 + i // 4) for i in range(16)]
     rows[0] = (None, 100.0)
     df = spark.createDataFrame(rows, "calls double, tenure double")
     pipeline = segments.build_pipeline(
         ["calls", "tenure"], algorithm=algorithm, k=2, max_iter=10, seed=1, impute_strategy="median"
     )
     got = [r.segment_id for r in pipeline.fit(df).transform(df).collect()]
-    assert len(set(got[:7])) == 1 and len(set(got[7:])) == 1
-    assert got[0] != got[7]
+    assert len(set(got[:20])) == 1 and len(set(got[20:])) == 1
+    assert got[0] != got[20]
 
 
 def test_log_columns_are_clustered_as_log1p_of_the_imputed_value(spark):
