@@ -125,6 +125,25 @@ def test_repeat_share_within_window(spark, generated):
     assert abs(share - cfg.generate.repeat_share) <= 0.05, share
 
 
+def test_web_chat_sessions_carry_the_site_cookie(spark, generated):
+    """Chatbot and online-agent sessions run in the web widget: they carry the customer's
+    site cookie (one per customer), app and WeChat sessions do not."""
+    root, _ = generated
+    owner = _contact_owner(spark, root)
+    sessions, _ = _read_jsonl(root / "landing" / "digital")
+    cookies = defaultdict(set)
+    channels_with_cookie = set()
+    for s in sessions:
+        if s.get("session_id") and s.get("cookie_id"):
+            cookies[owner[s["session_id"]]].add(s["cookie_id"])
+            channels_with_cookie.add(s["channel"])
+        elif s.get("session_id"):
+            assert s["channel"] in ("app", "wechat"), s
+    assert channels_with_cookie == {"web", "chatbot", "online_agent"}
+    assert all(len(c) == 1 for c in cookies.values())
+    assert len({c for cs in cookies.values() for c in cs}) == len(cookies)
+
+
 def test_persona_mix_matches_weights(spark, generated):
     root, cfg = generated
     landed = {r["customer_id"] for r in _read_csv(root / "landing" / "crm")}
@@ -365,3 +384,25 @@ def test_sms_and_clickstream_link_to_contacts(spark, generated):
             assert v["app_user_id"] == c.app_user_id
         else:
             assert v["cookie_id"].startswith("ck")
+
+
+def test_calibration_replica_churn_builds_up_with_experience():
+    """The replica's customers leave month by month: in the first month at the base
+    hazard (no issues yet in the look-back), later at base x exp(weight x capped score)."""
+    import numpy as np
+
+    from contactlake.generate.calibrate import MAX_BAD, ChurnModel, _churn_days
+
+    churn = ChurnModel(base=(0.05,), bad_per_issue=(1.0,), experience_weight=0.2, lookback_days=30)
+    n, issues_per_day, q = 200_000, 0.1, 0.0  # q = 0: an issue's score is bad_per_issue only
+    leaves = _churn_days(
+        churn, np.zeros(n, dtype=int), issues_per_day, q, 90, np.random.default_rng(3)
+    )
+    first = float(np.mean(leaves < 30))
+    assert first == pytest.approx(1 - math.exp(-0.05), abs=0.003)
+    # from the second month the score over 30 days is 0.1 x 30 x 1.0 = 3 (under the cap)
+    assert MAX_BAD > 3
+    stayed = leaves >= 30
+    second = float(np.mean(leaves[stayed] < 60))
+    assert second == pytest.approx(1 - math.exp(-0.05 * math.exp(0.2 * 3)), abs=0.004)
+    assert np.all(np.isinf(leaves[leaves >= 90]))  # nobody leaves after the range

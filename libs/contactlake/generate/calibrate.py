@@ -7,6 +7,11 @@ The contact model (see :mod:`contactlake.generate.contacts`) has two free parame
 * ``q``: probability that a contact is followed by a repeat within the repeat window
   (an unresolved contact); with coincidental contacts it sets the measured repeat share.
 
+Both targets are what the KPIs measure: over inbound contacts (the agent's callbacks on
+voice follow-ups are outbound) of customers still there (churn ends a customer's
+contacts, and more so for busy customers with bad experiences, which thins out the
+coincidental repeats).
+
 A small Monte-Carlo replica of the model (25k customers, fixed seed) is bisected for both;
 it runs in about a second on the driver and is cached per parameter set.
 """
@@ -23,6 +28,24 @@ MAX_FOLLOWUPS = 6
 MAX_ISSUES = 400
 GAP_MIN_H = 1.0
 GAP_SPAN_H = 150.0  # follow-up gap hours = GAP_MIN_H + GAP_SPAN_H * u^2 (< 7 days)
+CALLBACK_SHARE = 0.08  # voice follow-ups that are the agent calling back (outbound)
+MAX_BAD = 8.0  # the experience score's cap in the churn hazard
+
+
+@dataclass(frozen=True)
+class ChurnModel:
+    """What the replica needs of the churn hazard (see ``model.churn``), per persona.
+
+    ``base``: monthly hazard before the experience effect (persona base x value and tenure
+    effects at the persona's typical plan and tenure); ``bad_per_issue``: expected
+    experience score of an issue besides its follow-ups; the hazard is
+    ``base * exp(experience_weight * min(expected score over lookback_days, MAX_BAD))``.
+    """
+
+    base: tuple[float, ...]
+    bad_per_issue: tuple[float, ...]
+    experience_weight: float
+    lookback_days: int
 
 
 @dataclass(frozen=True)
@@ -46,8 +69,35 @@ def mean_weight(weights, activity, sigma: float) -> float:
     )
 
 
+def _churn_days(churn: ChurnModel, p, issues_per_day, q, days, rng) -> np.ndarray:
+    """Day each simulated customer leaves (``inf``: stays), month by month at its expected
+    hazard; the experience score counts issues of the range only, so it builds up over the
+    first ``lookback_days`` (the generator's first snapshots see no earlier issues)."""
+    per_day = issues_per_day * (np.asarray(churn.bad_per_issue)[p] + chain_mean(q) - 1.0)
+    base = np.asarray(churn.base)[p]
+    leaves = np.full(p.size, np.inf)
+    for start in range(0, int(days), 30):
+        bad = per_day * min(start, churn.lookback_days)
+        monthly = base * np.exp(churn.experience_weight * np.minimum(bad, MAX_BAD))
+        leaving = np.isinf(leaves) & (rng.random(p.size) < 1.0 - np.exp(-monthly))
+        leaves[leaving] = start + 30.0 * rng.random(int(leaving.sum()))
+    return leaves
+
+
 def _simulate(
-    weights, activity, voice, sigma, q, rate, days, shift, window, top_share, n=25_000, seed=12345
+    weights,
+    activity,
+    voice,
+    churn,
+    sigma,
+    q,
+    rate,
+    days,
+    shift,
+    window,
+    top_share,
+    n=25_000,
+    seed=12345,
 ):
     rng = np.random.default_rng(seed)
     months = days / 30.0
@@ -55,6 +105,7 @@ def _simulate(
     z = rng.standard_normal(n)
     w = np.asarray(activity)[p] * np.exp(sigma * z)
     lam = rate / chain_mean(q) * months * w / mean_weight(weights, activity, sigma)
+    leaves = _churn_days(churn, p, lam / days, q, days, rng)
     m = np.minimum(np.floor(lam + rng.random(n)).astype(np.int64), MAX_ISSUES)
     cust = np.repeat(np.arange(n), m)
     j = np.arange(cust.size) - np.repeat(np.cumsum(m) - m, m)
@@ -71,10 +122,11 @@ def _simulate(
     cs = cs - np.repeat(cs[starts], reps)
     t = t0[ci] + cs
     cc = cust[ci]
-    keep = t < days
-    t, cc = t[keep], cc[keep]
     pv = np.clip(np.asarray(voice)[p[cc]] * (1 + shift * (0.5 - t / days)), 0.02, 0.98)
     is_voice = rng.random(t.size) < pv
+    callback = is_voice & (pos > 0) & (rng.random(t.size) < CALLBACK_SHARE)
+    keep = (t < days) & (t < leaves[cc]) & ~callback
+    t, cc, is_voice = t[keep], cc[keep], is_voice[keep]
     order = np.lexsort((t, cc))
     t, cc, is_voice = t[order], cc[order], is_voice[order]
     same = np.r_[False, cc[1:] == cc[:-1]]
@@ -92,6 +144,7 @@ def calibrate(
     weights: tuple,
     activity: tuple,
     voice: tuple,
+    churn: ChurnModel,
     rate: float,
     days: int,
     shift: float,
@@ -104,7 +157,9 @@ def calibrate(
     sigma, q = 1.0, 0.15
 
     def sim(s, qq):
-        return _simulate(weights, activity, voice, s, qq, rate, days, shift, window, top_share)
+        return _simulate(
+            weights, activity, voice, churn, s, qq, rate, days, shift, window, top_share
+        )
 
     for _ in range(2):
         lo, hi = 0.2, 2.2

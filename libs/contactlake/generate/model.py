@@ -19,7 +19,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contactlake.generate import catalog as cat
-from contactlake.generate.calibrate import GAP_MIN_H, GAP_SPAN_H, MAX_FOLLOWUPS, MAX_ISSUES
+from contactlake.generate.calibrate import (
+    CALLBACK_SHARE,
+    GAP_MIN_H,
+    GAP_SPAN_H,
+    MAX_BAD,
+    MAX_FOLLOWUPS,
+    MAX_ISSUES,
+)
 from contactlake.generate.params import Params
 from contactlake.generate.rand import (
     array_sql,
@@ -304,7 +311,7 @@ def contacts(df: DataFrame, p: Params) -> DataFrame:
     resolved = F.when(kk < F.col("k"), F.lit(False)).otherwise(~F.col("gave_up"))
     df = df.withColumns(
         {
-            "outbound": F.col("voice") & (kk > 0) & (F.col("_ucb") < F.lit(0.08)),
+            "outbound": F.col("voice") & (kk > 0) & (F.col("_ucb") < F.lit(CALLBACK_SHARE)),
             "channel": channel,
             "resolved": resolved,
             "queue": voice_queue(),
@@ -355,7 +362,7 @@ def churn(df: DataFrame, p: Params) -> DataFrame:
     for n, (snap, nxt) in enumerate(zip(p.snapshots, p.snapshot_next, strict=True)):
         tenure_years = (F.col("tenure_days") + F.lit(snap + 1)) / F.lit(365.0)
         hazard = F.col("_h0") * F.exp(
-            F.lit(cc.experience_weight) * F.least(F.col(f"bad_{n}"), F.lit(8.0))
+            F.lit(cc.experience_weight) * F.least(F.col(f"bad_{n}"), F.lit(MAX_BAD))
             - F.lit(cc.tenure_weight) * F.log(tenure_years)
         )
         probs[f"_p{n}"] = F.least(

@@ -6,8 +6,8 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from contactlake.generate.calibrate import Calibration, calibrate
-from contactlake.generate.catalog import PERSONAS
+from contactlake.generate.calibrate import Calibration, ChurnModel, calibrate
+from contactlake.generate.catalog import PERSONAS, PLANS
 from contactlake.generate.config import GenerateConfig
 
 
@@ -39,6 +39,32 @@ def _month_end(d: date) -> date:
     return d.replace(day=calendar.monthrange(d.year, d.month)[1])
 
 
+# first abandons, long first waits and complaints: about this much experience score per
+# issue besides its follow-ups and give-ups (see model.issues)
+OTHER_BAD_PER_ISSUE = 0.3
+
+
+def churn_model(cfg: GenerateConfig, days: int) -> ChurnModel:
+    """The churn hazard of ``model.churn`` at each persona's typical plan mix and tenure
+    (halfway through the range), for the calibration replica."""
+    cc = cfg.churn
+
+    def base(p) -> float:
+        value = sum(
+            mix * (fee / 59.0) ** -cc.value_weight
+            for mix, (_, fee) in zip(p.plan, PLANS, strict=True)
+        )
+        tenure_years = (p.tenure_months * 30 + 30 + days / 2) / 365.0
+        return p.churn * cc.scale * value * tenure_years**-cc.tenure_weight
+
+    return ChurnModel(
+        base=tuple(base(p) for p in PERSONAS),
+        bad_per_issue=tuple(2.0 * p.giveup + OTHER_BAD_PER_ISSUE for p in PERSONAS),
+        experience_weight=cc.experience_weight,
+        lookback_days=cc.lookback_days,
+    )
+
+
 def resolve(cfg: GenerateConfig) -> Params:
     """Resolve preset, calibration, snapshot calendar and incident days."""
     scale = cfg.resolved_scale()
@@ -47,6 +73,7 @@ def resolve(cfg: GenerateConfig) -> Params:
         weights,
         tuple(p.activity for p in PERSONAS),
         tuple(p.voice for p in PERSONAS),
+        churn_model(cfg, scale.days),
         cfg.contacts_per_customer_month,
         scale.days,
         cfg.digital_shift,
