@@ -347,7 +347,8 @@ def digital(contacts: DataFrame, p: Params) -> DataFrame:
         F.when(ch == "app", F.col("app_user_id")).alias("app_user_id"),
         F.when(ch == "wechat", F.col("openid")).alias("wechat_openid"),
         F.when((ch == "wechat") & F.col("wechat_linked"), F.col("unionid")).alias("wechat_unionid"),
-        F.when(ch == "web", cookie).alias("cookie_id"),
+        # the web chat widget (bot or agent) runs on the site, so it carries the site cookie
+        F.when(ch.isin("web", "chatbot", "online_agent"), cookie).alias("cookie_id"),
         F.when(logged_in, F.col("account_id")).alias("account_id"),
         F.col("category").alias("topic"),
         F.lit("§§").alias("first_message"),
