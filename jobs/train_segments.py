@@ -4,10 +4,12 @@
 
 Trains on the latest feature snapshot on or before the run date (conf ml.features) over
 the columns of ml.segments.feature_columns (else ml.features.feature_columns, else every
-numeric column), ln(1 + x) of ml.segments.log_columns, picks k by silhouette, profiles and names the segments (artifacts segments/profile.csv|json and a
-chart), registers the model (conf ml.segments.model_name) as challenger and promotes it to
-champion when its silhouette beats the champion's on the same snapshot. When it becomes
-champion its assignments replace that snapshot in gold/segments.
+numeric column), ln(1 + x) of ml.segments.log_columns, picks k by silhouette (the best of
+ml.segments.restarts starts per k), profiles and names the segments (artifacts
+segments/profile.csv|json and a chart), registers the model (conf ml.segments.model_name)
+as challenger and promotes it to champion when its silhouette beats the champion's on the
+same snapshot. When it becomes champion its assignments replace that snapshot in
+gold/segments.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def run(ctx: JobContext) -> None:
                 "k_values": ",".join(map(str, cfg.k_values)),
                 "max_iter": cfg.max_iter,
                 "seed": cfg.seed,
+                "restarts": cfg.restarts,
                 "impute_strategy": cfg.impute_strategy,
                 "log_columns": ",".join(cfg.log_columns),
                 "snapshot_date": str(snapshot),
@@ -79,18 +82,22 @@ def run(ctx: JobContext) -> None:
                 ctx.stage(f"fit k={k}") as info,
                 mlflow.start_run(experiment_id=experiment, run_name=f"k={k}", nested=True),
             ):
-                pipeline = segments.build_pipeline(
-                    columns,
-                    algorithm=cfg.algorithm,
-                    k=k,
-                    max_iter=cfg.max_iter,
-                    seed=cfg.seed,
-                    impute_strategy=cfg.impute_strategy,
-                    log_columns=cfg.log_columns,
-                )
-                models[k] = pipeline.fit(rows)
-                scores[k] = segments.silhouette(models[k].transform(rows))
-                mlflow.log_params({"algorithm": cfg.algorithm, "k": k})
+                by_seed = {}
+                for seed in range(cfg.seed, cfg.seed + cfg.restarts):
+                    fitted = segments.build_pipeline(
+                        columns,
+                        algorithm=cfg.algorithm,
+                        k=k,
+                        max_iter=cfg.max_iter,
+                        seed=seed,
+                        impute_strategy=cfg.impute_strategy,
+                        log_columns=cfg.log_columns,
+                    ).fit(rows)
+                    by_seed[seed] = (segments.silhouette(fitted.transform(rows)), fitted)
+                    mlflow.log_metric("silhouette_by_seed", by_seed[seed][0], step=seed)
+                best_seed = max(by_seed, key=lambda s: (by_seed[s][0], -s))
+                scores[k], models[k] = by_seed[best_seed]
+                mlflow.log_params({"algorithm": cfg.algorithm, "k": k, "seed": best_seed})
                 mlflow.log_metric("silhouette", scores[k])
                 info["rows"] = size
             mlflow.log_metric("silhouette_by_k", scores[k], step=k)

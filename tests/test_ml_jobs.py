@@ -34,6 +34,7 @@ SEGMENT_FEATURES = "[voice_contacts_30d, tenure_days, app_sessions_30d]"
 FAST = (
     "ml.segments.k_values=[2, 3, 4]",
     "ml.segments.max_iter=5",
+    "ml.segments.restarts=2",
     "ml.churn.logistic.max_iter=10",
     "ml.churn.gbt.max_iter=[5]",
     "ml.churn.gbt.max_depth=[2]",
@@ -164,6 +165,14 @@ def test_segments_run_nested_k_and_registered_champion(scenario):
     nested = children[parent.info.run_id]
     by_k = {int(r.data.params["k"]): r.data.metrics["silhouette"] for r in nested}
     assert sorted(by_k) == [2, 3, 4]
+    for run in nested:  # each k keeps the better of its two starts (seeds 7 and 8)
+        starts = {
+            m.step: m.value
+            for m in client.get_metric_history(run.info.run_id, "silhouette_by_seed")
+        }
+        assert sorted(starts) == [7, 8]
+        assert run.data.metrics["silhouette"] == max(starts.values())
+        assert starts[int(run.data.params["seed"])] == max(starts.values())
     # three well separated groups: k=3 has the best silhouette and is chosen
     assert max(by_k, key=by_k.get) == 3
     assert parent.data.params["k"] == "3"

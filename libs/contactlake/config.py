@@ -251,6 +251,9 @@ class MlSegmentsConfig(_Section):
     k_values: list[int] = Field(min_length=1)  # candidates; the best silhouette wins
     max_iter: int = Field(gt=0)
     seed: int
+    # fits per k from seeds seed, seed+1, ...; the best silhouette is that k's model
+    # (k-means only finds a local optimum, and one bad start can cost a k its place)
+    restarts: int = Field(gt=0)
     impute_strategy: Literal["mean", "median"]
     name_features: int = Field(gt=0)  # a segment's name lists its most distinctive features
     promote_metric: Literal["silhouette"]
