@@ -16,9 +16,11 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from contactlake.config import load_config
+from contactlake.generate.calibrate import MAX_BAD, ChurnModel, _churn_days
 from jobs import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -389,10 +391,6 @@ def test_sms_and_clickstream_link_to_contacts(spark, generated):
 def test_calibration_replica_churn_builds_up_with_experience():
     """The replica's customers leave month by month: in the first month at the base
     hazard (no issues yet in the look-back), later at base x exp(weight x capped score)."""
-    import numpy as np
-
-    from contactlake.generate.calibrate import MAX_BAD, ChurnModel, _churn_days
-
     churn = ChurnModel(base=(0.05,), bad_per_issue=(1.0,), experience_weight=0.2, lookback_days=30)
     n, issues_per_day, q = 200_000, 0.1, 0.0  # q = 0: an issue's score is bad_per_issue only
     leaves = _churn_days(

@@ -30,6 +30,8 @@ GAP_MIN_H = 1.0
 GAP_SPAN_H = 150.0  # follow-up gap hours = GAP_MIN_H + GAP_SPAN_H * u^2 (< 7 days)
 CALLBACK_SHARE = 0.08  # voice follow-ups that are the agent calling back (outbound)
 MAX_BAD = 8.0  # the experience score's cap in the churn hazard
+GIVE_UP_BAD = 2.0  # experience score of an issue the customer gave up on
+REFERENCE_FEE = 59.0  # monthly fee at which the churn hazard's value effect is 1
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from contactlake.generate.calibrate import (
     CALLBACK_SHARE,
     GAP_MIN_H,
     GAP_SPAN_H,
+    GIVE_UP_BAD,
     MAX_BAD,
     MAX_FOLLOWUPS,
     MAX_ISSUES,
+    REFERENCE_FEE,
 )
 from contactlake.generate.params import Params
 from contactlake.generate.rand import (
@@ -257,7 +259,7 @@ def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
     ).drop("_v0abandoned", "_v0wait_s", "_v0selfserve")
     bad = (
         F.col("k").cast("double")
-        + F.lit(2.0) * F.col("gave_up").cast("double")
+        + F.lit(GIVE_UP_BAD) * F.col("gave_up").cast("double")
         + F.col("first_abandoned").cast("double")
         + F.lit(0.5) * F.col("first_long_wait").cast("double")
         + F.lit(2.0) * F.col("complaint").cast("double")
@@ -355,7 +357,7 @@ def churn(df: DataFrame, p: Params) -> DataFrame:
         {
             "_h0": pp(per, "churn")
             * F.lit(cc.scale)
-            * F.exp(-F.lit(cc.value_weight) * F.log(F.col("fee") / F.lit(59.0)))
+            * F.exp(-F.lit(cc.value_weight) * F.log(F.col("fee") / F.lit(REFERENCE_FEE)))
         }
     )
     probs = {}

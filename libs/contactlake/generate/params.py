@@ -6,7 +6,13 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from contactlake.generate.calibrate import Calibration, ChurnModel, calibrate
+from contactlake.generate.calibrate import (
+    GIVE_UP_BAD,
+    REFERENCE_FEE,
+    Calibration,
+    ChurnModel,
+    calibrate,
+)
 from contactlake.generate.catalog import PERSONAS, PLANS
 from contactlake.generate.config import GenerateConfig
 
@@ -52,7 +58,7 @@ def churn_model(cfg: GenerateConfig, days: int) -> ChurnModel:
 
     def base(p) -> float:
         value = sum(
-            mix * (fee / 59.0) ** -cc.value_weight
+            mix * (fee / REFERENCE_FEE) ** -cc.value_weight
             for mix, (_, fee) in zip(p.plan, PLANS, strict=True)
         )
         tenure_years = (p.tenure_months * 30 + 30 + days / 2) / 365.0
@@ -60,7 +66,7 @@ def churn_model(cfg: GenerateConfig, days: int) -> ChurnModel:
 
     return ChurnModel(
         base=tuple(base(p) for p in PERSONAS),
-        bad_per_issue=tuple(2.0 * p.giveup + OTHER_BAD_PER_ISSUE for p in PERSONAS),
+        bad_per_issue=tuple(GIVE_UP_BAD * p.giveup + OTHER_BAD_PER_ISSUE for p in PERSONAS),
         experience_weight=cc.experience_weight,
         lookback_days=cc.lookback_days,
     )
