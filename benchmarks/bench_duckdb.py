@@ -280,6 +280,13 @@ def handling_sql(contacts: str, customers: str, first: date, last: date, cfg, ca
     )
 
 
+def _base_sql(customers: str, cfg) -> str:
+    """The contacts of the KPI base (``kpis.customer_base``, see ``kpis.followed_contacts``)."""
+    if cfg.customer_base == "crm":
+        return f"customer_key IN (SELECT customer_key FROM {customers})"
+    return "customer_key IS NOT NULL"
+
+
 def repeat_sql(contacts: str, customers: str, first: date, last: date, cfg, catalog) -> str:
     """Repeat contact rate and FCR (see ``kpis.repeat_facts``): a contact is repeated when
     the customer's next contact (by start, then contact id) starts at most N x 24 h later."""
@@ -297,7 +304,7 @@ def repeat_sql(contacts: str, customers: str, first: date, last: date, cfg, cata
                     - epoch_us(start_ts) <= {window}, false) AS repeated
     FROM {contacts}
     WHERE direction = 'inbound' AND contact_date BETWEEN {_d(first)} AND {_d(last)}
-      AND customer_key IS NOT NULL"""
+      AND {_base_sql(customers, cfg)}"""
     facts = (
         _fact_row("repeat_contact_rate", _flag("repeated"))
         + " FROM r UNION ALL "
@@ -309,7 +316,7 @@ def repeat_sql(contacts: str, customers: str, first: date, last: date, cfg, cata
     )
 
 
-def concentration_sql(contacts: str, first: date, last: date, cfg) -> str:
+def concentration_sql(contacts: str, customers: str, first: date, last: date, cfg) -> str:
     """Share of hotline contacts made by the top x of customers over the trailing window
     ending on each day, and the Lorenz curve (see ``kpis.concentration``: the customer at
     rank r covers clamp(x * n - (r - 1), 0, 1) of its contacts)."""
@@ -336,7 +343,7 @@ def concentration_sql(contacts: str, first: date, last: date, cfg) -> str:
 WITH days AS (
   SELECT customer_key, CAST(contact_date + CAST(o AS INTEGER) AS DATE) AS kpi_date
   FROM {contacts}, range(0, {w}) AS t(o)
-  WHERE direction = 'inbound' AND customer_key IS NOT NULL
+  WHERE direction = 'inbound' AND {_base_sql(customers, cfg)}
     AND channel IN ({_sql_in(cfg.concentration_channels)})
     AND contact_date BETWEEN {_d(first - timedelta(days=w - 1))} AND {_d(last)}
 ),
@@ -489,17 +496,19 @@ def computations(spark, lake: Lake, cfg, catalog, run_date: date, kpi_days: int)
         return aggregated("kpi_handling", facts, HANDLING_KPIS)
 
     def spark_repeat() -> DataFrame:
-        facts = kpis.repeat_facts(
-            in_range(kpi_contacts), k.repeat_window_days, k.fcr_unknown_resolved
+        followed = kpis.followed_contacts(
+            in_range(kpi_contacts), spark_frame(lake, customers), k.customer_base
         )
+        facts = kpis.repeat_facts(followed, k.repeat_window_days, k.fcr_unknown_resolved)
         return aggregated("kpi_repeat", facts, REPEAT_KPIS)
 
     def spark_concentration() -> DataFrame:
         contacts = kpis.inbound(spark_frame(lake, conc_contacts)).where(
             F.col("contact_date").between(F.lit(conc_from), F.lit(last))
         )
+        followed = kpis.followed_contacts(contacts, spark_frame(lake, customers), k.customer_base)
         return kpis.concentration(
-            contacts.where(F.col("channel").isin(k.concentration_channels)),
+            followed.where(F.col("channel").isin(k.concentration_channels)),
             first,
             last,
             k.concentration_window_days,
@@ -546,10 +555,10 @@ def computations(spark, lake: Lake, cfg, catalog, run_date: date, kpi_days: int)
             f"curve of {'+'.join(k.concentration_channels)} contacts over "
             f"{k.concentration_window_days} days, {span}",
             KPI_KEYS,
-            [conc_contacts],
+            [conc_contacts, customers],
             spark_concentration,
             None,
-            concentration_sql("contacts_conc", first, last, k),
+            concentration_sql("contacts_conc", cust, first, last, k),
         ),
         Computation(
             "features_contacts",

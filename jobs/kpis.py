@@ -100,11 +100,16 @@ def run(ctx: JobContext) -> None:
 
     with ctx.stage("compute kpi_daily") as info:
         in_range = contacts.where(_date_filter("contact_date", first, last))
+        followed = kpis.followed_contacts(contacts, customers, cfg.customer_base)
         facts = [
-            kpis.repeat_facts(in_range, cfg.repeat_window_days, cfg.fcr_unknown_resolved),
+            kpis.repeat_facts(
+                followed.where(_date_filter("contact_date", first, last)),
+                cfg.repeat_window_days,
+                cfg.fcr_unknown_resolved,
+            ),
             kpis.handling_facts(in_range, cfg.short_abandon_s, cfg.service_level_s),
             kpis.shift_facts(
-                contacts.where(
+                followed.where(
                     F.col("contact_date") >= first - timedelta(days=cfg.shift_window_days)
                 ),
                 cfg.hotline_channels,
@@ -133,7 +138,7 @@ def run(ctx: JobContext) -> None:
         if "contact_concentration" in active:
             aggregated = aggregated.unionByName(
                 kpis.concentration(
-                    contacts.where(F.col("channel").isin(cfg.concentration_channels)),
+                    followed.where(F.col("channel").isin(cfg.concentration_channels)),
                     first,
                     last,
                     cfg.concentration_window_days,

@@ -145,6 +145,30 @@ def test_repeat_rate_and_fcr_golden(spark):
     assert got == expected
 
 
+def test_followed_contacts_by_customer_base(spark):
+    rows = [
+        contact("k1", "K", dt(1, 9)),  # K is a CRM customer
+        contact("d1", "D", dt(1, 10), "app"),  # D: a key built from an app id alone
+        contact("x1", None, dt(1, 11), "web"),  # anonymous
+    ]
+    contacts = spark.createDataFrame(rows, CONTACTS)
+    base = dict.fromkeys(["customer_key", "customer_id", *CUSTOMER_ATTRIBUTES])
+    customers = spark.createDataFrame(
+        [{**base, "customer_key": "K", "customer_id": "1", "valid_from": dt(1)},
+         {**base, "customer_key": "K", "customer_id": "1", "valid_from": dt(2)}],  # 2 versions
+        CUSTOMERS,
+    )  # fmt: skip
+
+    def ids(base: str) -> list[str]:
+        followed = kpis.followed_contacts(contacts, customers, base)
+        return sorted(r.contact_id for r in followed.collect())
+
+    assert ids("crm") == ["k1"]  # once, though K has two customer versions
+    assert ids("any_key") == ["d1", "k1"]
+    with pytest.raises(ValueError, match="customer base 'all'"):
+        kpis.followed_contacts(contacts, customers, "all")
+
+
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
@@ -595,6 +619,15 @@ def test_job_rerun_is_idempotent_alerts_and_skips_missing_tables(spark, lake, jo
     assert not daily.where(F.col("kpi_id").isin(list(skipped))).count()
     assert "silver/complaints missing: skipping KPIs ['complaint_rate']" in caplog.text
 
+    # repeat rate over CRM customers (kpis.customer_base crm): K only. Jan 9: a1 followed by
+    # v1 a day later -> 1/1; Jan 10: v1, nothing after -> 0/1. M (w1, Jan 3) is no CRM
+    # customer: no Jan 3 row.
+    repeat = daily.where("kpi_id = 'repeat_contact_rate' and dimension = 'all'").collect()
+    assert sorted((r.kpi_date, r.numerator, r.denominator) for r in repeat) == [
+        (date(2026, 1, 9), 1.0, 1.0),
+        (D, 0.0, 1.0),
+    ]
+
     alerts = lake.read("gold/kpi_alerts").where("kind = 'target_breach'")
     breached = {(r.kpi_id, r.kpi_date, r.dimension, r.dimension_value) for r in alerts.collect()}
     assert ("average_handle_time", D, "all", "all") in breached
@@ -622,6 +655,7 @@ def test_job_stops_on_a_bad_catalog_file_naming_the_kpi(spark, job_argv, tmp_pat
         ("kpis.digital_channels=[app, voice]", "kpis.digital_channels"),
         ("kpis.concentration_top_shares=[0.14, 1.5]", "kpis.concentration_top_shares"),
         ("kpis.fcr_unknown_resolved=maybe", "kpis.fcr_unknown_resolved"),
+        ("kpis.customer_base=everyone", "kpis.customer_base"),
     ],
 )
 def test_kpis_config_errors_name_the_key(override, message):

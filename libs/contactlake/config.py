@@ -134,6 +134,9 @@ class KpisConfig(_Section):
     # FCR when a contact's `resolved` is unknown (voice CTI never reports it): "resolved"
     # (no repeat is the evidence), "unresolved", or "excluded" from the FCR base
     fcr_unknown_resolved: str = Field(pattern=r"^(resolved|unresolved|excluded)$")
+    # contacts of the KPIs that follow a customer (repeat, FCR, concentration, shift):
+    # "crm" (customer_key of a CRM customer) or "any_key" (any key, device-only ones too)
+    customer_base: str = Field(pattern=r"^(crm|any_key)$")
     short_abandon_s: float = Field(ge=0)  # abandons after a shorter wait are not counted
     service_level_s: float = Field(gt=0)  # answered within T seconds
     concentration_window_days: int = Field(gt=0)  # trailing window of the concentration KPI

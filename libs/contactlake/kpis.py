@@ -14,6 +14,8 @@ Conventions shared by every contact KPI (documented here once):
   marketing success rate from ``silver/campaign_contacts``).
 * Contacts without a ``customer_key`` (anonymous web, hub numbers) count in the operational
   KPIs but not in those that follow a customer (repeat, FCR, concentration, channel shift).
+  Those KPIs count, by default, only the contacts of CRM customers (``kpis.customer_base``,
+  see :func:`followed_contacts`).
 * A null channel or queue (digital contacts have no queue) is left out of that dimension;
   a missing region or customer type is reported as ``"unknown"``.
 """
@@ -256,6 +258,33 @@ def _gap_us(later: Column, earlier: Column) -> Column:
 def inbound(contacts: DataFrame) -> DataFrame:
     """Inbound contacts only (``direction`` = inbound)."""
     return contacts.where(F.col("direction") == "inbound")
+
+
+def followed_contacts(contacts: DataFrame, customers: DataFrame, base: str) -> DataFrame:
+    """The contacts counted by the KPIs that follow a customer over time (repeat, FCR,
+    concentration, channel shift).
+
+    Identity resolution also gives keys to identifiers it could not tie to a CRM customer
+    (an app install or WeChat follower never logged in, a number not in the CRM). Such a key
+    sees one channel of a customer whose other contacts sit under their CRM key, so its
+    cross-channel repeats are invisible: with ``base="any_key"`` the repeat rate falls as
+    contacts move to digital channels although nothing got better.
+
+    Args:
+        contacts: needs ``customer_key``.
+        customers: silver/customers (``customer_key``).
+        base: ``"crm"``: contacts whose ``customer_key`` is a CRM customer's;
+            ``"any_key"``: every contact with a ``customer_key``.
+
+    Returns:
+        ``contacts`` restricted to those rows.
+    """
+    if base == "any_key":
+        return contacts.where(F.col("customer_key").isNotNull())
+    if base == "crm":
+        keys = customers.select("customer_key").distinct()
+        return contacts.join(keys, "customer_key", "left_semi")
+    raise ValueError(f"customer base {base!r}: expected 'crm' or 'any_key'")
 
 
 # ---------------------------------------------------------------------------- facts
