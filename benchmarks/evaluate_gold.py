@@ -45,7 +45,7 @@ from contactlake.ml.data import as_double, model_inputs
 from contactlake.spark import build_session
 
 
-def _planted_kpis(contacts: DataFrame, first: date, last: date, window: int, top: float) -> dict:
+def planted_figures(contacts: DataFrame, first: date, last: date, window: int, top: float) -> dict:
     """Repeat share and top-``top`` concentration of hotline calls over the whole period."""
     repeat = (
         repeat_facts(inbound(contacts), window, "resolved")
@@ -346,16 +346,16 @@ def main(argv=None) -> dict:
     kpis = {
         "planted": {"repeat_share": g["repeat_share"], "concentration": g["concentration"]},
         # as jobs.kpis reports them: the contacts of the configured KPI base
-        "silver": _planted_kpis(
+        "silver": planted_figures(
             followed_contacts(silver, lake.read("silver/customers"), cfg.kpis.customer_base),
             first,
             last,
             window,
             top,
         ),
-        "silver_any_key": _planted_kpis(silver, first, last, window, top),
-        "truth_contacts": _planted_kpis(truth_contacts, first, last, window, top),
-        "truth_contacts_linked": _planted_kpis(linked_truth, first, last, window, top),
+        "silver_any_key": planted_figures(silver, first, last, window, top),
+        "truth_contacts": planted_figures(truth_contacts, first, last, window, top),
+        "truth_contacts_linked": planted_figures(linked_truth, first, last, window, top),
         "attribution": attribution["shares"],
     }
     snapshot = date.fromisoformat(args.snapshot)
