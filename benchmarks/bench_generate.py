@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", default=None, help="where landing/ and truth/ go (default: a temp dir)"
     )
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix=f"bench-generate-{args.preset}-"))
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         f"lake.root={work / 'lake'}",
         f"landing.root={work / 'landing'}",
         f"truth.root={work / 'truth'}",
+        *args.overrides,
     ]
     cfg = load_config(args.env, overrides, args.conf_dir)
     stages = StageTimes()

@@ -1,7 +1,7 @@
 """`make bench`: run the benchmarks at a scale and write benchmarks/results/.
 
     .venv/bin/python -m benchmarks.run --scale large [--only lake,generate,pipeline,duckdb]
-        [--workdir DIR] [--lake-from DIR] [--keep]
+        [--workdir DIR] [--lake-from DIR] [--keep] [--set spark.driver_memory=14g ...]
 
 In order, in one process and one Spark session:
 
@@ -27,8 +27,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import bench_duckdb, bench_generate, bench_lake, bench_pipeline
-from contactlake.config import default_conf_dir
+from contactlake.config import default_conf_dir, load_config
 from contactlake.runner import configure_logging
+from contactlake.spark import build_session
 
 # rows for the lake layer benchmark at each scale
 LAKE_ROWS = {"tiny": 200_000, "demo": 1_000_000, "large": 10_000_000}
@@ -61,6 +62,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="duckdb: timed runs per engine")
     parser.add_argument("--kpi-days", type=int, default=90, help="duckdb: KPI dates compared")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="config key=value for every benchmark, e.g. spark.driver_memory=14g",
+    )
     args = parser.parse_args(argv)
     wanted = args.only.split(",") if args.only else list(BENCHMARKS)
     unknown = sorted(set(wanted) - set(BENCHMARKS))
@@ -73,6 +81,10 @@ def main(argv=None) -> int:
     # takes hours must not reach code imported before them
     conf = bench_pipeline.freeze_conf(default_conf_dir(), root / "conf")
     failed: list[str] = []
+    # One session for every benchmark, started here with the --set values: settings such as
+    # the driver's heap only apply when the JVM starts.
+    build_session(load_config(args.env, args.overrides, conf).spark)
+    sets = [a for o in args.overrides for a in ("--set", o)]
 
     if "lake" in wanted:
         bench_lake.main(["--rows", str(LAKE_ROWS[args.scale]), "--workdir", str(root / "lake")])
@@ -82,7 +94,7 @@ def main(argv=None) -> int:
         generated = root / "generated"
         code = bench_generate.main(
             ["--preset", args.scale, "--env", args.env, "--conf-dir", str(conf)]
-            + ["--workdir", str(generated)]
+            + ["--workdir", str(generated), *sets]
         )
         if code != 0:
             failed.append("generate")
@@ -100,6 +112,7 @@ def main(argv=None) -> int:
         str(args.repeats),
         "--kpi-days",
         str(args.kpi_days),
+        *sets,
     ]
     # duckdb compares on the lake of --env, or on the one the pipeline builds here
     duckdb_lake_ready = True
@@ -107,7 +120,7 @@ def main(argv=None) -> int:
         duckdb_lake_ready = False
     elif "pipeline" in wanted:
         pipeline_args = ["--scale", args.scale, "--env", args.env, "--conf-dir", str(conf)]
-        pipeline_args += ["--workdir", str(root / "pipeline")]
+        pipeline_args += ["--workdir", str(root / "pipeline"), *sets]
         if lake_from:
             pipeline_args += ["--lake-from", lake_from]
         if args.keep_going:
