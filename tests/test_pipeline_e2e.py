@@ -204,15 +204,15 @@ def test_kpis_recover_the_planted_repeat_share_and_concentration(run):
     off the planted 0.27 (sampling), and the keys identity resolution could not tie to a CRM
     customer hide some repeats."""
     from benchmarks.evaluate_gold import planted_figures
+    from contactlake.config import load_config
 
     params = json.loads((run["root"] / "truth" / "params.json").read_text())
     planted = params["config"]
-    conf = yaml.safe_load((run["root"] / "conf" / "base.yaml").read_text())
+    cfg = load_config("e2e", [], conf_dir=run["root"] / "conf")
     lake = run["lake"]
+    # planted_figures keeps the inbound contacts itself
     contacts = kpis.followed_contacts(
-        kpis.inbound(lake.read("silver/contacts")),
-        lake.read("silver/customers"),
-        conf["kpis"]["customer_base"],
+        lake.read("silver/contacts"), lake.read("silver/customers"), cfg.kpis.customer_base
     )
     got = planted_figures(
         contacts,
