@@ -71,6 +71,51 @@ def test_failed_critical_check_stops_before_commit(spark, tmp_path, job_argv, co
     assert [r.expectation for r in failed] == ["expect_column_values_to_be_unique"]
 
 
+def _latest_docs_page(docs_dir: Path, table: str) -> str:
+    pages = (docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations").glob(
+        f"{table.replace('/', '__')}/*/*/*.html"
+    )
+    return max(pages, key=lambda page: page.parent.name).read_text()
+
+
+def test_only_a_failed_suite_scans_again_for_examples_of_unexpected_values(
+    spark, tmp_path, job_argv, conf_dir
+):
+    (conf_dir / "quality" / "bronze").mkdir(parents=True)
+    (conf_dir / "quality" / "bronze" / "calls.yaml").write_text(
+        "expectations:\n"
+        "  - expect: expect_column_value_lengths_to_equal\n"
+        "    column: ani\n"
+        "    value: 11\n"
+        "    mostly: 0.5\n"
+        "    severity: warning\n"
+    )
+    # 1 short number of 2: within mostly, the suite passes and shows no examples
+    land(
+        tmp_path, "calls", "a.csv", _calls("c1,13800000001,x,1", "c2,5550123,y,2"), day="2026-01-05"
+    )
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-05") == 0
+    passed = _latest_docs_page(tmp_path / "quality", "bronze/calls")
+    assert "5550123" not in passed
+    # 2 of 3: the (warning) check fails, and its page lists the short numbers
+    land(
+        tmp_path,
+        "calls",
+        "b.csv",
+        _calls("c3,13800000003,x,1", "c4,5550124,y,2", "c5,5550125,z,3"),
+        day="2026-01-06",
+    )
+    assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 0
+    failed = _latest_docs_page(tmp_path / "quality", "bronze/calls")
+    assert "5550124" in failed and "5550125" in failed
+    results = Lake(str(tmp_path / "lake"), spark).read("ops/quality_results")
+    got = sorted(
+        (str(r.run_date), r.success, r.unexpected_count)
+        for r in results.where("column = 'ani'").collect()
+    )
+    assert got == [("2026-01-05", True, 1), ("2026-01-06", False, 2)]
+
+
 def test_volume_is_checked_against_recent_runs(spark, tmp_path, job_argv, conf_dir, caplog):
     _with_suite(conf_dir)
     rows = [f"c{i},138000000{i:02d},x,1" for i in range(10)]

@@ -102,6 +102,7 @@ class UnifyConfig(_Section):
 
 class QualityConfig(_Section):
     docs_dir: StoragePath  # Great Expectations project and Data Docs site
+    failure_examples: int = Field(ge=0)  # unexpected values shown per failed check
 
 
 class ReportConfig(_Section):

@@ -184,9 +184,13 @@ def validate(
     run_id: str,
     run_date: date,
     docs_dir: str,
+    failure_examples: int,
     recent_rows: list[int] = (),
 ) -> QualityReport:
     """Run ``suite`` over ``df`` with Great Expectations and build the Data Docs page.
+
+    ``failure_examples``: when a check fails, the suite runs again so that Data Docs show
+    up to this many unexpected values per check (0: never).
 
     Returns a report whose ``rows`` fit ``QUALITY_SCHEMA``; the caller records them and
     stops on ``failed_critical`` before committing.
@@ -215,14 +219,26 @@ def validate(
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
     )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=name,
-            validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+
+    def run_checkpoint(examples: int):
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples},
+            )
         )
-    )
-    result = checkpoint.run(batch_parameters={"dataframe": df})
+        return checkpoint.run(batch_parameters={"dataframe": df})
+
+    # Each column check would scan the table a second time for examples of unexpected
+    # values (a filter + limit that reads everything when nothing is wrong); with 0
+    # examples Spark drops that scan. Only a failed run pays for the examples, so that its
+    # Data Docs page shows them.
+    result = run_checkpoint(0)
+    if not result.success and failure_examples > 0:
+        log.info("quality %s: failed, checking again for examples of unexpected values", table)
+        result = run_checkpoint(failure_examples)
     now = datetime.now(UTC)
     report = QualityReport(table)
     for validation in result.run_results.values():

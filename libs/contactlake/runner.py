@@ -167,6 +167,7 @@ class JobContext:
                 run_id=self.run_id,
                 run_date=self.run_date,
                 docs_dir=self.cfg.quality.docs_dir,
+                failure_examples=self.cfg.quality.failure_examples,
                 recent_rows=recent,
             )
             self.lake.append_rows(quality.QUALITY_RESULTS, report.rows, quality.QUALITY_SCHEMA)
