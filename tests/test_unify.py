@@ -274,3 +274,51 @@ def test_contact_keys_take_the_first_known_identifier_in_priority_order(spark):
     )
     got = contact_keys(contacts, identity).select("contact_id", "customer_key")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_contact_rows_are_counted_per_source_batch_and_outcome(spark):
+    from jobs.unify import _contact_outcome_counts
+
+    cleaned_schema = "_batch_id string, _reason string"
+    cleaned = {
+        "crm": spark.createDataFrame([("b1", None), ("b1", "BAD_PHONE")], cleaned_schema),
+        # v0 was unified by an earlier run: not counted again
+        "voice": spark.createDataFrame(
+            [("v1", "FUTURE_TIME"), ("v0", "FUTURE_TIME")], cleaned_schema
+        ),
+        "ivr": spark.createDataFrame([("i1", "NO_ID"), ("i1", None)], cleaned_schema),
+        "digital": spark.createDataFrame([("d1", None)], cleaned_schema),
+    }
+    merged_ivr = spark.createDataFrame([("i1",)], "_batch_id string")
+    contacts = spark.createDataFrame(
+        [
+            ("voice", "v1", False),
+            ("voice", "v1", True),
+            ("voice", "v0", False),
+            ("ivr", "i1", False),
+            ("digital", "d1", False),
+            ("digital", "d1", True),
+            ("digital", "d1", True),
+        ],
+        "source string, _batch_id string, _duplicate boolean",
+    )
+    new = {"crm": ["b1"], "voice": ["v1"], "ivr": ["i1"], "digital": ["d1"]}
+
+    got = _contact_outcome_counts(cleaned, contacts, merged_ivr, new)
+
+    expected = spark.createDataFrame(
+        [
+            ("crm", "b1", "quarantined", 1),
+            ("crm", "b1", "silver", 1),
+            ("digital", "d1", "merged", 2),
+            ("digital", "d1", "silver", 1),
+            ("ivr", "i1", "merged", 1),
+            ("ivr", "i1", "quarantined", 1),
+            ("ivr", "i1", "silver", 1),
+            ("voice", "v1", "merged", 1),
+            ("voice", "v1", "quarantined", 1),
+            ("voice", "v1", "silver", 1),
+        ],
+        "source string, _batch_id string, label string, n long",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
