@@ -415,6 +415,8 @@ def run(ctx: JobContext) -> None:
     with ctx.stage("identity") as info:
         valid_contacts = contacts.where(~F.col("_duplicate"))
         edges, links = identity_edges(crm.where(ok), valid_contacts, ivr.where(ok))
+        # read twice (components, every node): built once from the 15M contacts
+        edges = edges.localCheckpoint()
         hubs = (
             find_hubs(links, cfg.hub_max_customers)
             .select("node")
