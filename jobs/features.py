@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from datetime import date, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from contactlake.features import customer_features
@@ -84,9 +83,8 @@ def _snapshot(ctx: JobContext, snapshot: date) -> int:
         abc_shares=cfg.abc_shares,
         lookback_days=cfg.lookback_days,
         long_wait_s=cfg.long_wait_s,
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    ctx.check_quality(features, TABLE)
-    written = ctx.lake.write(
+    )
+    written = ctx.write_checked(
         features,
         TABLE,
         mode="overwrite",
@@ -95,7 +93,6 @@ def _snapshot(ctx: JobContext, snapshot: date) -> int:
         evolve_schema=True,  # a new window or channel in config adds columns
         app_id=ctx.app_id if snapshot == ctx.run_date else f"{ctx.app_id}/{snapshot}",
     )
-    features.unpersist()
     return written.rows_added
 
 

@@ -174,8 +174,7 @@ def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[s
     try:
         with ctx.stage(f"{spec.name}: write bronze and quarantine") as info:
             bronze = bronze_rows(parsed, columns, batch_id, ingested_at)
-            ctx.check_quality(bronze, table)
-            written = ctx.lake.write(
+            written = ctx.write_checked(
                 bronze, table, partition_by=["_landing_date"], evolve_schema=True, app_id=app_id
             )
             rejected = quarantine_rows(parsed, "ingest", batch_id, ingested_at)

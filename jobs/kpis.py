@@ -48,7 +48,7 @@ def _date_filter(column: str, first, last):
 
 def _replace_dates(ctx: JobContext, df, table: str, dates: list):
     """Replace the ``kpi_date`` partitions of ``dates`` in ``table`` with ``df``."""
-    return ctx.lake.write(
+    return ctx.write_checked(
         df,
         table,
         mode="overwrite",
@@ -147,12 +147,10 @@ def run(ctx: JobContext) -> None:
                 )
             )
         daily = kpis.finalize(aggregated, active, ctx.run_date, lookahead)
-        daily = daily.repartition("kpi_date").persist(StorageLevel.MEMORY_AND_DISK)
-        ctx.check_quality(daily, KPI_DAILY)
-        written = _replace_dates(ctx, daily, KPI_DAILY, dates)
+        written = _replace_dates(ctx, daily.repartition("kpi_date"), KPI_DAILY, dates)
         info["rows"] = written.rows_added
         ctx.rows_out += written.rows_added
-        for df in (daily, all_facts, contacts):
+        for df in (all_facts, contacts):
             df.unpersist()
 
     with ctx.stage("compute kpi_alerts") as info:

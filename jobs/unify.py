@@ -207,10 +207,7 @@ def _partition_filter(column: str, values: list) -> Column:
 
 
 def _write_whole(ctx: JobContext, rows: DataFrame, table: str) -> int:
-    rows = rows.localCheckpoint()
-    ctx.check_quality(rows, table)
-    written = ctx.lake.write(rows, table, mode="overwrite", app_id=ctx.app_id).rows_added
-    return written
+    return ctx.write_checked(rows, table, mode="overwrite", app_id=ctx.app_id).rows_added
 
 
 def _write_touched(ctx: JobContext, rows: DataFrame, table: str, touched: DataFrame) -> int:
@@ -230,12 +227,9 @@ def _write_touched(ctx: JobContext, rows: DataFrame, table: str, touched: DataFr
             return 0
         rows = rows.where(_partition_filter(part, values))
         where = {part: [None if v is None else v.isoformat() for v in values]}
-    rows = rows.localCheckpoint()
-    ctx.check_quality(rows, table)
-    written = ctx.lake.write(
+    return ctx.write_checked(
         rows, table, mode="overwrite", partition_by=[part], replace_where=where, app_id=ctx.app_id
     ).rows_added
-    return written
 
 
 def _clean_business(
@@ -470,10 +464,7 @@ def run(ctx: JobContext) -> None:
             valid_contacts.where(F.col("contact_date").isin(dates)), identity
         )
         out = keyed_contacts.select("customer_key", *CONTACT_COLUMNS).repartition("contact_date")
-        # validated and written: computed once
-        out = out.localCheckpoint()
-        ctx.check_quality(out, "silver/contacts")
-        written = ctx.lake.write(
+        written = ctx.write_checked(
             out,
             "silver/contacts",
             mode="overwrite",
@@ -498,9 +489,7 @@ def run(ctx: JobContext) -> None:
         )
         history = ctx.lake.read("silver/customers") if ctx.lake.exists("silver/customers") else None
         customers = scd2_customers(history, crm.where(ok), crm_keys)
-        customers = customers.localCheckpoint()
-        ctx.check_quality(customers, "silver/customers")
-        info["rows"] = ctx.lake.write(
+        info["rows"] = ctx.write_checked(
             customers, "silver/customers", mode="overwrite", app_id=ctx.app_id
         ).rows_added
 

@@ -200,6 +200,35 @@ def test_same_app_id_append_is_a_no_op_and_overwrite_a_clean_replace(spark, lake
     assert DeltaTable(lake.uri("gold/o")).transaction_version("kpis/2026-01-01") == 2
 
 
+def test_a_write_check_sees_the_staged_rows_and_a_failing_one_commits_nothing(
+    spark, lake, tmp_path
+):
+    lake.write(_df(spark, ROWS[:2]), "silver/t", partition_by=["city"])
+    staged_rows: list[tuple] = []
+
+    def keep(staged):
+        staged_rows.extend(tuple(r) for r in staged.select(*SCHEMA.fieldNames()).collect())
+
+    lake.write(_df(spark, ROWS[2:]), "silver/t", partition_by=["city"], check=keep)
+    # the check reads back what was written (escaped and null partitions included), only that
+    assert sorted(_as_utc(staged_rows), key=lambda r: r[0]) == ROWS[2:]
+
+    def refuse(staged):
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        lake.write(
+            _df(spark, [(9, "zz", None, None)]),
+            "silver/t",
+            mode="overwrite",
+            partition_by=["city"],
+            check=refuse,
+        )
+    assert lake.version("silver/t") == 1
+    assert _as_utc(_spark_rows(lake.read("silver/t"))) == ROWS
+    assert not [f for f in (tmp_path / "lake" / "silver" / "t").rglob("*") if "zz" in str(f)]
+
+
 def test_replace_where_replaces_named_partitions_only(spark, lake):
     day_schema = StructType([StructField("id", LongType()), StructField("day", StringType())])
     lake.write(

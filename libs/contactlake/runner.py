@@ -130,6 +130,17 @@ class JobContext:
             rows = "" if info["rows"] is None else f" rows={info['rows']:,}"
             self.log.info("stage %s done in %.1f s%s", name, info["seconds"], rows)
 
+    def write_checked(self, df, table: str, **write_options):
+        """``lake.write`` gated by ``table``'s quality suite: the suite runs over the staged
+        files (a columnar read of the columns it checks), before the commit.
+
+        Raises:
+            QualityGateError: a critical expectation failed; nothing was committed.
+        """
+        return self.lake.write(
+            df, table, check=lambda staged: self.check_quality(staged, table), **write_options
+        )
+
     def check_quality(self, df, table: str) -> None:
         """Validate ``df`` (about to be written to ``table``) against the table's suite.
 

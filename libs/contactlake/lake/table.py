@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 import pyarrow as pa
@@ -196,6 +197,7 @@ class Lake:
         replace_partitions: bool = False,
         evolve_schema: bool = False,
         app_id: str | None = None,
+        check: Callable[[DataFrame], None] | None = None,
     ) -> CommitResult:
         """Write a DataFrame as one Delta commit.
 
@@ -207,6 +209,11 @@ class Lake:
             evolve_schema: allow new nullable columns (the only evolution allowed).
             app_id: idempotency key, e.g. ``"ingest/2026-01-01"``. An append already
                 committed under this id is skipped; an overwrite replaces cleanly.
+            check: called with the written rows, read back from the staged Parquet files,
+                before anything is committed (e.g. a quality gate); when it raises, the
+                files are removed and the table is left as it was. Reading the files back
+                costs a narrow columnar scan, where checking ``df`` would compute it twice
+                or need it cached.
         """
         if mode not in ("append", "overwrite"):
             raise LakeError(f"{table}: mode must be 'append' or 'overwrite', not {mode!r}")
@@ -219,7 +226,7 @@ class Lake:
             if app_id and current is not None and current.transaction_version(app_id) is not None:
                 return CommitResult(table, current.version(), skipped=True)
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
-            files = self._stage(df, table, partition_by)
+            files = self._stage(df, table, partition_by, check)
             with self._lock(table):
                 result = commit_files(
                     self.uri(table),
@@ -235,7 +242,7 @@ class Lake:
         with self._lock(table):
             current = open_table(self.uri(table))
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
-            files = self._stage(df, table, partition_by)
+            files = self._stage(df, table, partition_by, check)
             replace = self._replace_spec(
                 table, files, partition_by, replace_where, replace_partitions
             )
@@ -437,13 +444,27 @@ class Lake:
             table, table_schema_json(current), nullable_schema(schema.jsonValue()), evolve
         )
 
-    def _stage(self, df: DataFrame, table: str, partition_by: list[str]):
+    def _stage(
+        self,
+        df: DataFrame,
+        table: str,
+        partition_by: list[str],
+        check: Callable[[DataFrame], None] | None = None,
+    ):
         table_path = self._fs_path(table)
         staging = f"{table_path}/{STAGING}/{uuid.uuid4().hex}"
         writer = df.write.mode("errorifexists")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(self._spark_path(staging))
+        if check is not None:
+            # the schema types the partition columns (from the folder names) as written
+            staged = df.sparkSession.read.schema(df.schema).parquet(self._spark_path(staging))
+            try:
+                check(staged)
+            except BaseException:
+                self.fs.delete_dir(staging)
+                raise
         listing = self.fs.get_file_info(pafs.FileSelector(staging, recursive=True))
         written = [i.path[len(staging) + 1 :] for i in listing if i.type == pafs.FileType.File]
         rels = sorted(r for r in written if is_data_file(r))
