@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
+from pyspark import StorageLevel
 
 from contactlake.config import ConfigError
 from contactlake.lake import Lake
-from contactlake.quality import data_docs_index, load_suite
+from contactlake.quality import Suite, data_docs_index, load_suite, validate
 from tests.ingest_helpers import land, run_ingest
 
 SUITE = """
@@ -159,6 +161,30 @@ def test_freshness_flags_stale_batches_and_quiet_sources(spark, tmp_path, job_ar
     assert {r.arguments for r in freshness if str(r.run_date) == "2026-01-10"} == {
         '{"column": "_landing_date", "min_value": "2026-01-08"}'
     }
+
+
+def test_validation_leaves_the_rows_uncached(spark, tmp_path):
+    """GE would persist every column of the batch, and keep it: the jobs hand it the staged
+    Parquet files instead, where each check reads only its columns."""
+    df = spark.createDataFrame([("c1",), ("c2",)], "call_id string")
+    suite = Suite.model_validate(
+        {"expectations": [{"expect": "expect_column_values_to_not_be_null", "column": "call_id"}]}
+    )
+    report = validate(
+        df,
+        "bronze/calls",
+        suite,
+        job="test",
+        run_id="r1",
+        run_date=date(2026, 1, 5),
+        docs_dir=str(tmp_path / "quality"),
+        failure_examples=0,
+    )
+    assert [(r["expectation"], r["success"]) for r in report.rows] == [
+        ("expect_column_values_to_not_be_null", True),
+        ("expect_table_row_count_to_be_between", True),
+    ]
+    assert not df.is_cached and df.storageLevel == StorageLevel.NONE
 
 
 def test_bad_suite_is_a_config_error(tmp_path):
