@@ -86,11 +86,9 @@ def _check_quiet_source(ctx: JobContext, table: str) -> None:
     """A source that sent no new files is validated as an empty batch, when its suite has a
     freshness check: the freshness and volume checks then record that the feed went quiet
     (nothing new would otherwise be checked at all)."""
-    from contactlake.quality import load_suite
-
-    suite = load_suite(ctx.cfg.conf_dir, table)
+    suite = ctx.quality_suite(table)
     if suite and suite.freshness and ctx.lake.exists(table):
-        ctx.check_quality(ctx.lake.read(table).limit(0), table)
+        ctx.check_quality(ctx.lake.read(table).limit(0), table, suite)
 
 
 def ingest_source(ctx: JobContext, landing: Landing, spec: SourceSpec) -> list[str]:

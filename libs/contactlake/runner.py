@@ -130,30 +130,34 @@ class JobContext:
             rows = "" if info["rows"] is None else f" rows={info['rows']:,}"
             self.log.info("stage %s done in %.1f s%s", name, info["seconds"], rows)
 
+    def quality_suite(self, table: str):
+        """``table``'s quality suite (``conf/quality/<table>.yaml``), or None."""
+        from contactlake import quality  # imports Great Expectations only when used
+
+        return quality.load_suite(self.cfg.conf_dir, table)
+
     def write_checked(self, df, table: str, **write_options):
         """``lake.write`` gated by ``table``'s quality suite: the suite runs over the staged
-        files (a columnar read of the columns it checks), before the commit.
+        files (a columnar read of the columns it checks), before the commit. A table without
+        a suite is written as is (its staged files are not read back).
 
         Raises:
             QualityGateError: a critical expectation failed; nothing was committed.
         """
-        return self.lake.write(
-            df, table, check=lambda staged: self.check_quality(staged, table), **write_options
-        )
+        suite = self.quality_suite(table)
+        check = None if suite is None else lambda staged: self.check_quality(staged, table, suite)
+        return self.lake.write(df, table, check=check, **write_options)
 
-    def check_quality(self, df, table: str) -> None:
-        """Validate ``df`` (about to be written to ``table``) against the table's suite.
+    def check_quality(self, df, table: str, suite) -> None:
+        """Validate ``df`` (about to be written to ``table``) against ``suite``.
 
         Results go to ops/quality_results and the Data Docs site, pass or fail.
 
         Raises:
             QualityGateError: a critical expectation failed (call this before writing).
         """
-        from contactlake import quality  # imports Great Expectations only when used
+        from contactlake import quality
 
-        suite = quality.load_suite(self.cfg.conf_dir, table)
-        if suite is None:
-            return
         recent: list[int] = []
         if suite.volume and self.lake.exists(quality.QUALITY_RESULTS):
             history = (
