@@ -54,20 +54,32 @@ TRUTH = (
 def _write_source(
     ctx: JobContext, name: str, df, p, root: str, ext: str, headers=None, header=None
 ) -> int:
-    df = df.persist(StorageLevel.DISK_ONLY)
-    try:
-        with ctx.stage(f"landing {name}") as info:
-            writers.write_lines(
-                df, root, name, p.partitions, ext=ext, headers=headers, header=header
-            )
-            info["rows"] = written = df.count()
-        with ctx.stage(f"truth defects {name}") as info:
-            bad = dq.defect_truth(df, name, F.col("file"), F.col("record_id"))
-            writers.write_truth(bad, ctx.cfg.truth.root, f"defects/source={name}", 1)
-            info["rows"] = bad.count()
-        return written
-    finally:
-        df.unpersist()
+    """Write a source's landing files and, in the same pass, the truth of its defects."""
+    truth = ctx.cfg.truth.root
+    with ctx.stage(f"landing {name}") as info:
+        written = writers.write_lines(
+            df,
+            root,
+            name,
+            p.partitions,
+            ext=ext,
+            headers=headers,
+            header=header,
+            header_dates=[p.day(d).isoformat() for d in range(p.days + p.cfg.late_max_days + 1)],
+            side=dq.defect_json(name, F.col("file"), F.col("record_id")),
+            side_to=Path(truth) / "_staging" / f"defects-{name}.jsonl",
+        )
+        info["rows"] = written.rows
+    with ctx.stage(f"truth defects {name}") as info:
+        spark = ctx.spark
+        if written.side is None:
+            bad = spark.createDataFrame([], dq.TRUTH_SCHEMA)
+        else:
+            bad = spark.read.schema(dq.TRUTH_SCHEMA).json(str(written.side))
+        writers.write_truth(bad, truth, f"defects/source={name}", 1)
+        info["rows"] = spark.read.parquet(f"{truth}/defects/source={name}").count()
+        writers.clear(truth, "_staging")
+    return written.rows
 
 
 # Generated methods above 8 KB are never JIT-compiled by HotSpot and run interpreted,
@@ -105,7 +117,7 @@ def _run(ctx: JobContext) -> None:
         p.calib.q,
     )
     writers.clear(landing, *SOURCES, "_staging")
-    writers.clear(truth, *TRUTH)
+    writers.clear(truth, *TRUTH, "_staging")
     rows = 0
     spark = ctx.spark
     state = model.customer_state(spark, p).persist(StorageLevel.MEMORY_AND_DISK)

@@ -80,17 +80,19 @@ def break_json(line: Column, uu: Column) -> Column:
     )
 
 
-def defect_truth(
-    df: DataFrame, source: str, file_col: Column, record_id: Column, detail: Column | None = None
-) -> DataFrame:
-    """Truth rows for the defective records of ``df``.
+TRUTH_SCHEMA = "source string, file string, record_id string, kind string, detail string"
 
-    Returns: source, file (relative to the landing root), record_id, kind, detail.
+
+def defect_json(source: str, file_col: Column, record_id: Column) -> Column:
+    """The truth row of a defective record as a JSON line, null for a clean record.
+
+    Its fields are :data:`TRUTH_SCHEMA`'s: source, file (relative to the landing root),
+    record_id, kind, detail (unused, always null).
     """
-    return df.where(F.col("defect").isNotNull()).select(
+    truth = F.struct(
         F.lit(source).alias("source"),
         file_col.alias("file"),
         record_id.cast("string").alias("record_id"),
         F.col("defect").alias("kind"),
-        (detail if detail is not None else F.lit(None).cast("string")).alias("detail"),
     )
+    return F.when(F.col("defect").isNotNull(), F.to_json(truth))

@@ -9,10 +9,24 @@ seed and settings give byte-identical files.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
+
+# the partition value of the side lines (see write_lines); dates are ISO dates, never this
+SIDE = "_side"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_lines` wrote."""
+
+    files: int  # landing files
+    rows: int  # records (header lines not counted)
+    side: Path | None  # the side lines, or None when there were none
 
 
 def _local(path: str) -> Path:
@@ -30,27 +44,40 @@ def write_lines(
     ext: str = "csv",
     headers: dict[str, str] | None = None,
     header: str | None = None,
-) -> int:
+    header_dates: Sequence[str] = (),
+    side: Column | None = None,
+    side_to: Path | None = None,
+) -> Written:
     """Write ``df`` (date, key, value) as ``<root>/<source>/<date>/<prefix>-00000.<ext>``.
 
     ``headers`` maps a date to its header line (CSV); every date in it gets a file, even
-    when it has no rows. ``header`` is one header line for every date that has rows.
-    Replaces files of earlier runs. Returns the number of files.
+    when it has no rows. ``header`` is one header line for every date that has rows; each
+    of ``header_dates`` (every date a row can have) gets it, and files left with the header
+    only are removed. ``side`` (a string column, null for most rows) is written in the same
+    pass as the lines, one per non-null value, to the file ``side_to``: the rows are
+    computed once without being cached. Replaces files of earlier runs.
     """
     spark = df.sparkSession
-    rows = df.select(
-        "date", F.lit(1).alias("_o"), F.col("key").cast("string").alias("key"), "value"
-    )
-    if header:
-        hdr = rows.select("date").distinct()
-        rows = (
-            hdr.select("date", F.lit(0).alias("_o"), F.lit(""), F.lit(header))
-            .toDF(*rows.columns)
-            .unionByName(rows)
+    counted = Observation(f"{source}-{prefix}")
+    df = df.observe(counted, F.count(F.lit(1)).alias("rows"))
+    key = F.col("key").cast("string")
+    line = F.struct(F.col("date"), F.lit(1).alias("_o"), key.alias("key"), F.col("value"))
+    if side is None:
+        rows = df.select(line.alias("r"))
+    else:
+        side_line = F.struct(
+            F.lit(SIDE).alias("date"), F.lit(1).alias("_o"), key.alias("key"), side.alias("value")
         )
-    if headers:
+        # one generated row gives its line and, when side is set, a side line
+        items = F.array(line, F.when(side.isNotNull(), side_line))
+        rows = df.select(F.explode(items).alias("r")).where("r IS NOT NULL")
+    rows = rows.select("r.*")
+    hdr_lines = dict(headers or {})
+    if header:
+        hdr_lines.update({d: header for d in header_dates})
+    if hdr_lines:
         hdr = spark.createDataFrame(
-            [(d, 0, "", h) for d, h in sorted(headers.items())],
+            [(d, 0, "", h) for d, h in sorted(hdr_lines.items())],
             "date string, _o int, key string, value string",
         )
         rows = hdr.unionByName(rows)
@@ -68,18 +95,32 @@ def write_lines(
     )
     out = base / source
     moved = 0
+    side_file = None
+    only_header = len(header.encode()) + 1 if header else None
     for ddir in sorted(staging.glob("date=*")):
         parts = sorted(f for f in ddir.iterdir() if f.name.startswith("part-"))
         if len(parts) != 1:
             raise RuntimeError(f"{ddir}: expected one file per date, got {len(parts)}")
-        target = out / ddir.name.removeprefix("date=")
+        date = ddir.name.removeprefix("date=")
+        if date == SIDE:
+            side_file = Path(side_to)
+            side_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(parts[0]), str(side_file))
+            continue
+        if header:
+            if parts[0].stat().st_size == only_header:
+                continue  # a header date without rows
+            with parts[0].open("rb") as f:
+                if f.read(only_header) != header.encode() + b"\n":
+                    raise RuntimeError(f"{source}: rows dated {date} are outside header_dates")
+        target = out / date
         target.mkdir(parents=True, exist_ok=True)
         shutil.move(str(parts[0]), str(target / f"{prefix}-00000.{ext}"))
         moved += 1
     shutil.rmtree(staging)
     if not any((base / "_staging").iterdir()):
         (base / "_staging").rmdir()
-    return moved
+    return Written(files=moved, rows=counted.get["rows"], side=side_file)
 
 
 def clear(root: str, *names: str) -> None:
