@@ -65,9 +65,9 @@ def _write_source(
             ext=ext,
             headers=headers,
             header=header,
-            header_dates=[p.day(d).isoformat() for d in range(p.days + p.cfg.late_max_days + 1)],
+            header_dates=[p.day(d).isoformat() for d in p.landing_days],
             side=dq.defect_json(name, F.col("file"), F.col("record_id")),
-            side_to=Path(truth) / "_staging" / f"defects-{name}.jsonl",
+            side_to=f"{truth}/_staging/defects-{name}.jsonl",
         )
         info["rows"] = written.rows
     with ctx.stage(f"truth defects {name}") as info:
@@ -181,9 +181,8 @@ def _run(ctx: JobContext) -> None:
         subs.unpersist()
     finally:
         state.unpersist()
-    late = p.cfg.late_max_days
     rows += _write_source(
-        ctx, "voice", ct.voice(contacts, p), p, landing, "csv", ct.voice_headers(p, late + 1)
+        ctx, "voice", ct.voice(contacts, p), p, landing, "csv", ct.voice_headers(p)
     )
     rows += _write_source(ctx, "ivr", ct.ivr(contacts, p), p, landing, "jsonl")
     rows += _write_source(ctx, "digital", ct.digital(contacts, p), p, landing, "jsonl")

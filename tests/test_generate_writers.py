@@ -30,7 +30,7 @@ def _write(spark, tmp_path, rows, **opts):
 
 def test_lines_sorted_under_their_header_and_side_lines_beside(spark, tmp_path):
     side_to = tmp_path / "side" / "src.jsonl"
-    written = _write(spark, tmp_path, ROWS, side=F.col("note"), side_to=side_to)
+    written = _write(spark, tmp_path, ROWS, side=F.col("note"), side_to=str(side_to))
     out = tmp_path / "landing" / "src"
     files = {str(f.relative_to(out)): f.read_text() for f in sorted(out.rglob("*")) if f.is_file()}
     # 2025-01-01 is a header date without rows: no file
@@ -44,7 +44,7 @@ def test_lines_sorted_under_their_header_and_side_lines_beside(spark, tmp_path):
 
 
 def test_no_side_lines_and_a_row_outside_the_header_dates(spark, tmp_path):
-    written = _write(spark, tmp_path, ROWS[:1], side=F.col("note"), side_to=tmp_path / "s")
+    written = _write(spark, tmp_path, ROWS[:1], side=F.col("note"), side_to=str(tmp_path / "s"))
     assert written == writers.Written(files=1, rows=1, side=None)
     late = [("2025-01-09", "z", "z-line", None)]
     with pytest.raises(RuntimeError, match="src: rows dated 2025-01-09 are outside header_dates"):

@@ -253,10 +253,10 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
     )
 
 
-def voice_headers(p: Params, late_days: int) -> dict[str, str]:
+def voice_headers(p: Params) -> dict[str, str]:
     base = ",".join(VOICE_COLUMNS)
     out = {}
-    for d in range(p.days + late_days):
+    for d in p.landing_days:
         out[p.day(d).isoformat()] = base + (
             f",{p.cfg.schema_drift.column}" if d >= p.drift_day else ""
         )

@@ -37,6 +37,12 @@ class Params:
         return self.start + timedelta(days=offset)
 
     @property
+    def landing_days(self) -> range:
+        """Day offsets a landing file can be dated: late records arrive up to
+        ``late_max_days`` after the last day (plus one spare day)."""
+        return range(self.days + self.cfg.late_max_days + 1)
+
+    @property
     def months(self) -> float:
         return self.days / 30.0
 

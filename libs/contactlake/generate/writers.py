@@ -46,7 +46,7 @@ def write_lines(
     header: str | None = None,
     header_dates: Sequence[str] = (),
     side: Column | None = None,
-    side_to: Path | None = None,
+    side_to: str | None = None,
 ) -> Written:
     """Write ``df`` (date, key, value) as ``<root>/<source>/<date>/<prefix>-00000.<ext>``.
 
@@ -96,22 +96,22 @@ def write_lines(
     out = base / source
     moved = 0
     side_file = None
-    only_header = len(header.encode()) + 1 if header else None
+    header_line = header.encode() + b"\n" if header else b""
     for ddir in sorted(staging.glob("date=*")):
         parts = sorted(f for f in ddir.iterdir() if f.name.startswith("part-"))
         if len(parts) != 1:
             raise RuntimeError(f"{ddir}: expected one file per date, got {len(parts)}")
         date = ddir.name.removeprefix("date=")
         if date == SIDE:
-            side_file = Path(side_to)
+            side_file = _local(side_to)
             side_file.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(parts[0]), str(side_file))
             continue
         if header:
-            if parts[0].stat().st_size == only_header:
+            if parts[0].stat().st_size == len(header_line):
                 continue  # a header date without rows
             with parts[0].open("rb") as f:
-                if f.read(only_header) != header.encode() + b"\n":
+                if f.read(len(header_line)) != header_line:
                     raise RuntimeError(f"{source}: rows dated {date} are outside header_dates")
         target = out / date
         target.mkdir(parents=True, exist_ok=True)
