@@ -23,6 +23,7 @@ from contactlake.generate import model, writers
 from contactlake.generate.catalog import PERSONA_NAMES
 from contactlake.generate.params import resolve
 from contactlake.runner import JobContext, run_job
+from contactlake.spark import session_conf
 
 JOB = "generate"
 SOURCES = (
@@ -89,17 +90,8 @@ CODEGEN_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 
 
 def run(ctx: JobContext) -> None:
-    saved = {k: ctx.spark.conf.get(k, None) for k in CODEGEN_CONF}
-    for k, v in CODEGEN_CONF.items():
-        ctx.spark.conf.set(k, v)
-    try:
+    with session_conf(ctx.spark, CODEGEN_CONF):
         _run(ctx)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                ctx.spark.conf.unset(k)
-            else:
-                ctx.spark.conf.set(k, v)
 
 
 def _run(ctx: JobContext) -> None:
