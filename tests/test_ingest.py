@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
 from pyspark.sql import functions as F
 
 from contactlake.ingest.landing import Landing
-from contactlake.ingest.parse import number_lines
+from contactlake.ingest.parse import BLOCKS_SCHEMA, line_blocks, number_lines
 from contactlake.lake import Lake
 from jobs import ingest
 from tests.ingest_helpers import DAY, land, run_ingest
@@ -157,7 +160,8 @@ def test_line_numbers_are_exact_across_file_splits(spark, tmp_path):
     try:
         read = landing.read_lines(spark, [f"big/{DAY}/a.txt", f"big/{DAY}/b.txt"])
         assert read.select("_block").distinct().count() > 5
-        numbered = number_lines(read).select("_file", "_line", "value").collect()
+        blocks = spark.createDataFrame(line_blocks(read).collect(), BLOCKS_SCHEMA)
+        numbered = number_lines(read, blocks).select("_file", "_line", "value").collect()
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     got = sorted((r._file, r._line, r.value) for r in numbered)
@@ -203,3 +207,61 @@ def test_lookback_picks_up_late_files_in_earlier_folders(spark, tmp_path, job_ar
     assert run_ingest(spark, job_argv, conf_dir, day="2026-01-06") == 0
     got = sorted((r.call_id, str(r._landing_date)) for r in lake.read("bronze/calls").collect())
     assert got == [("c1", "2026-01-01"), ("c4", "2026-01-02")]
+
+
+def test_a_batch_committed_but_not_registered_is_registered_on_rerun(
+    spark, tmp_path, job_argv, conf_dir
+):
+    # a run that stopped after its commits but before registering its files: the re-run
+    # commits nothing again and registers the files with their counts from the tables
+    land(tmp_path, "calls", "part-00000.csv", CALLS)
+    assert run_ingest(spark, job_argv, conf_dir) == 0
+    lake = Lake(str(tmp_path / "lake"), spark)
+    versions = {t: lake.version(t) for t in ("bronze/calls", "quarantine/calls")}
+    shutil.rmtree(tmp_path / "lake" / "ops" / "ingested_files")
+
+    assert run_ingest(spark, job_argv, conf_dir) == 0
+    assert {t: lake.version(t) for t in versions} == versions
+    [registered] = lake.read("ops/ingested_files").collect()
+    assert (registered.rows_landed, registered.rows_bronze, registered.rows_quarantined) == (
+        7,
+        3,
+        4,
+    )
+
+
+def test_files_of_two_layouts_in_one_batch_keep_their_line_numbers(
+    spark, tmp_path, job_argv, conf_dir
+):
+    # each layout is read on its own, its files split in parts whose size depends on the
+    # read's total (no open cost: the split size is the total over the cores): every line
+    # keeps its number within its file, and is counted once
+    old = [f"o{i},{i},n{i},{i}" for i in range(300)]
+    new = [f"n{i},{i},Q{i},n{i},{i}" for i in range(200)]
+    land(tmp_path, "calls", "a.csv", ("call_id,ani,note,secs\n" + "\n".join(old)).encode())
+    land(tmp_path, "calls", "b.csv", ("call_id,ani,queue,note,secs\n" + "\n".join(new)).encode())
+    spark.conf.set("spark.sql.files.openCostInBytes", "1")
+    try:
+        assert run_ingest(spark, job_argv, conf_dir) == 0
+    finally:
+        spark.conf.unset("spark.sql.files.openCostInBytes")
+    lake = Lake(str(tmp_path / "lake"), spark)
+    rows = lake.read("bronze/calls").collect()
+    got = sorted((r._file.rsplit("/", 1)[1], r._line, r.call_id, r.queue) for r in rows)
+    want = sorted(
+        [("a.csv", i + 2, f"o{i}", None) for i in range(300)]
+        + [("b.csv", i + 2, f"n{i}", f"Q{i}") for i in range(200)]
+    )
+    assert got == want
+    registered = {
+        r.path.rsplit("/", 1)[1]: r.rows_landed for r in lake.read("ops/ingested_files").collect()
+    }
+    assert registered == {"a.csv": 300, "b.csv": 200}
+
+
+def test_lines_in_neither_bronze_nor_quarantine_are_an_error():
+    ingest._check_counts({"a.csv": 3, "b.csv": 1}, {"a.csv": 3}, {"b.csv": 1})  # adds up
+    with pytest.raises(ingest.IngestError, match=r"b.csv: 2 lines landed, 0 in bronze \+ 1"):
+        ingest._check_counts({"a.csv": 3, "b.csv": 2}, {"a.csv": 3}, {"b.csv": 1})
+    with pytest.raises(ingest.IngestError, match="c.csv"):  # rows of a file never landed
+        ingest._check_counts({"a.csv": 3}, {"a.csv": 3, "c.csv": 1}, {})

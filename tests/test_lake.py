@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable
@@ -380,4 +381,23 @@ def test_partition_columns_may_start_with_an_underscore(spark, lake):
     assert sorted((r.id, r._day) for r in lake.read("bronze/u").collect()) == [
         (1, "2026-01-01"),
         (2, "2026-01-02"),
+    ]
+
+
+def test_parquet_writer_options_reach_the_files(spark, lake):
+    # bronze turns Parquet dictionaries off for columns whose values never repeat
+    rows = [(i % 3, "same", None, None) for i in range(60)]
+    options = {"parquet.enable.dictionary": "false", "parquet.enable.dictionary#city": "true"}
+    lake.write(_df(spark, rows).coalesce(1), "bronze/d", options=options)
+    lake.write(_df(spark, rows).coalesce(1), "bronze/d")
+    root = lake.uri("bronze/d").removeprefix("file://")
+    dictionaries = []
+    for path in DeltaTable(lake.uri("bronze/d")).get_add_actions(flatten=True)["path"].to_pylist():
+        chunks = pq.read_metadata(f"{root}/{path}").row_group(0)
+        dictionaries.append(
+            {chunks.column(i).path_in_schema: chunks.column(i).has_dictionary_page for i in (0, 1)}
+        )
+    assert sorted(dictionaries, key=str) == [
+        {"id": False, "city": True},  # the write with the options
+        {"id": True, "city": True},  # the default
     ]

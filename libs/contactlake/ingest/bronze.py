@@ -97,18 +97,13 @@ def quarantine_rows(parsed: DataFrame, stage: str, batch_id: str, ingested_at: C
     )
 
 
-def rows_by_file(parsed: DataFrame) -> DataFrame:
-    """Per file: lines landed, parsed (to bronze) and rejected (to quarantine).
+def rows_by_file(rows: DataFrame) -> DataFrame:
+    """Rows per landing file.
 
     Args:
-        parsed: needs ``_file`` and ``_reason``.
+        rows: needs ``_file``.
 
     Returns:
-        ``_file``, ``landed``, ``bronze``, ``quarantined``.
+        ``_file``, ``rows``.
     """
-    rejected = F.col(REASON).isNotNull().cast("long")
-    return parsed.groupBy("_file").agg(
-        F.count(F.lit(1)).alias("landed"),
-        F.sum(1 - rejected).alias("bronze"),
-        F.sum(rejected).alias("quarantined"),
-    )
+    return rows.groupBy("_file").agg(F.count(F.lit(1)).alias("rows"))

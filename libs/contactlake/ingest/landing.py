@@ -6,7 +6,6 @@ I/O helpers for jobs.ingest (the transforms in parse.py never touch files).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -81,12 +80,13 @@ class Landing:
         return head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig", errors="replace")
 
     def _relative(self) -> Column:
-        """``_metadata.file_path`` (``file:/x/...`` or ``s3://b/x/...``) relative to the root."""
-        return F.regexp_replace(
-            F.col("_metadata.file_path"),
-            "^([a-z0-9]+:)?/*" + re.escape(self.base.lstrip("/")) + "/",
-            "",
-        )
+        """``_metadata.file_path`` (``file:/x/...`` or ``s3://b/x/...``) relative to the root.
+
+        A substring after the root's path, not a regular expression: it runs on every row.
+        """
+        path = F.col("_metadata.file_path")
+        root = self.base.lstrip("/") + "/"
+        return F.substring(path, F.instr(path, root) + len(root), 1 << 30)
 
     def read_lines(self, spark: SparkSession, rels: list[str]) -> DataFrame:
         """Lines of text files: ``value``, ``_file`` (relative path), ``_block``, ``_mid``."""

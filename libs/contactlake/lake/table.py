@@ -198,6 +198,7 @@ class Lake:
         evolve_schema: bool = False,
         app_id: str | None = None,
         check: Callable[[DataFrame], None] | None = None,
+        options: dict[str, str] | None = None,
     ) -> CommitResult:
         """Write a DataFrame as one Delta commit.
 
@@ -214,6 +215,7 @@ class Lake:
                 files are removed and the table is left as it was. Reading the files back
                 costs a narrow columnar scan, where checking ``df`` would compute it twice
                 or need it cached.
+            options: Parquet writer options, e.g. ``{"parquet.enable.dictionary": "false"}``.
         """
         if mode not in ("append", "overwrite"):
             raise LakeError(f"{table}: mode must be 'append' or 'overwrite', not {mode!r}")
@@ -226,7 +228,7 @@ class Lake:
             if app_id and current is not None and current.transaction_version(app_id) is not None:
                 return CommitResult(table, current.version(), skipped=True)
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
-            files = self._stage(df, table, partition_by, check)
+            files = self._stage(df, table, partition_by, check, options)
             with self._lock(table):
                 result = commit_files(
                     self.uri(table),
@@ -242,7 +244,7 @@ class Lake:
         with self._lock(table):
             current = open_table(self.uri(table))
             self._precheck(table, current, df.schema, partition_by, evolve_schema)
-            files = self._stage(df, table, partition_by, check)
+            files = self._stage(df, table, partition_by, check, options)
             replace = self._replace_spec(
                 table, files, partition_by, replace_where, replace_partitions
             )
@@ -450,10 +452,11 @@ class Lake:
         table: str,
         partition_by: list[str],
         check: Callable[[DataFrame], None] | None = None,
+        options: dict[str, str] | None = None,
     ):
         table_path = self._fs_path(table)
         staging = f"{table_path}/{STAGING}/{uuid.uuid4().hex}"
-        writer = df.write.mode("errorifexists")
+        writer = df.write.mode("errorifexists").options(**(options or {}))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(self._spark_path(staging))
