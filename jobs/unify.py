@@ -98,6 +98,7 @@ def _new_batches(ctx: JobContext, bronze: dict[str, DataFrame]) -> dict[str, lis
 
 
 def _quarantine(rows: DataFrame, batches: list[str]) -> DataFrame:
+    """The rejected rows of ``batches``, as ``QUARANTINE_SCHEMA`` rows."""
     now = F.lit(datetime.now(UTC)).cast("timestamp")
     return rows.where(F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)).select(
         "_file",
@@ -111,6 +112,16 @@ def _quarantine(rows: DataFrame, batches: list[str]) -> DataFrame:
         now.alias("_ingested_at"),
         F.to_date(F.element_at(F.split("_file", "/"), 2)).alias("_landing_date"),
     )
+
+
+def _raw_if_quarantined(rows: DataFrame, batches: list[str]) -> DataFrame:
+    """``rows`` with ``_raw`` kept only on the rejected rows of ``batches`` (null elsewhere).
+
+    The raw line is only written for rows quarantined now; carried whole through the
+    joins, sorts and checkpoints it was a large share of their bytes.
+    """
+    rejected_now = F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)
+    return rows.withColumn("_raw", F.when(rejected_now, F.col("_raw")))
 
 
 def _check_counts(parts: list[DataFrame]) -> dict[str, dict[str, dict[str, int]]]:
@@ -252,7 +263,8 @@ def _clean_business(
         wanted = new.get(source) or (source == "surveys" and contacts_changed)
         if source not in bronze or not wanted:
             continue
-        cleaned = clean(bronze[source], tz[source]).localCheckpoint()
+        cleaned = _raw_if_quarantined(clean(bronze[source], tz[source]), new.get(source, []))
+        cleaned = cleaned.localCheckpoint()
         valid = cleaned.where(F.col("_reason").isNull())
         no_keys = ctx.spark.createDataFrame([], "customer_id string, customer_key string")
         if source == "billing":
@@ -345,6 +357,10 @@ def run(ctx: JobContext) -> None:
         crm = crm_records(bronze["crm"], tz["crm"], today)
         voice = voice_contacts(bronze["voice"], tz["voice"], today, cfg.max_duration_s)
         ivr = ivr_sessions(bronze["ivr"], tz["ivr"], today)
+        crm, voice, ivr = (
+            _raw_if_quarantined(d, new[s])
+            for d, s in ((crm, "crm"), (voice, "voice"), (ivr, "ivr"))
+        )
         # one lookup for every phone column: a customer's number is parsed once, not once
         # per table it appears in (half the parses at 100k customers)
         raw_phones = (
@@ -368,6 +384,7 @@ def run(ctx: JobContext) -> None:
             .drop("_e164")
         )
         digital = digital_contacts(bronze["digital"], tz["digital"], today, cfg.max_duration_s)
+        digital = _raw_if_quarantined(digital, new["digital"])
         crm, voice, ivr, digital = (d.localCheckpoint() for d in (crm, voice, ivr, digital))
         ok = F.col("_reason").isNull()
         calls, merged_ivr = attach_ivr(voice.where(ok), ivr.where(ok))

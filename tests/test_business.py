@@ -693,10 +693,13 @@ def test_unify_builds_business_tables_accounts_rows_and_reruns_change_nothing(
         (r.attempt_id, r.attempt_date) for r in lake.read("silver/campaign_contacts").collect()
     )
     assert attempts == [("A1", date(2026, 1, 4)), ("H1", date(2026, 1, 4)), ("H2", None)]
-    assert [r.reason_code for r in lake.read("quarantine/billing").collect()] == ["NEGATIVE_AMOUNT"]
-    assert [r.reason_code for r in lake.read("quarantine/surveys").collect()] == [
-        "SCORE_OUT_OF_RANGE"
+    # the rejected rows keep their raw line (the rows carried on to silver drop it)
+    quarantined = [
+        (r.reason_code, r._line, r._raw)
+        for t in ("quarantine/billing", "quarantine/surveys")
+        for r in lake.read(t).collect()
     ]
+    assert quarantined == [("NEGATIVE_AMOUNT", 4, "raw"), ("SCORE_OUT_OF_RANGE", 3, "raw")]
     registry = {r.source: r for r in lake.read("ops/unified_batches").collect()}
     billing = registry["billing"]
     assert (billing.rows_bronze, billing.rows_silver, billing.rows_quarantined) == (3, 2, 1)
