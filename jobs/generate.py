@@ -77,7 +77,9 @@ def _write_source(
             bad = spark.createDataFrame([], dq.TRUTH_SCHEMA)
         else:
             bad = spark.read.schema(dq.TRUTH_SCHEMA).json(str(written.side))
-        writers.write_truth(bad, truth, f"defects/source={name}", 1)
+        # the folder name carries the source: a column of that name in the files as well made
+        # Spark warn (COLUMN_ALREADY_EXISTS) on every read of truth/defects
+        writers.write_truth(bad.drop("source"), truth, f"defects/source={name}", 1)
         info["rows"] = spark.read.parquet(f"{truth}/defects/source={name}").count()
         writers.clear(truth, "_staging")
     return written.rows

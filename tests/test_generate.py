@@ -163,6 +163,8 @@ def test_persona_mix_matches_weights(spark, generated):
 def test_defects_rate_and_evidence(spark, generated):
     root, cfg = generated
     defects = _truth(spark, root, "defects").toPandas()
+    # the source is the partition folder's value, not also a column of the files
+    assert "source" not in _truth(spark, root, "defects/source=voice").columns
     rate = cfg.generate.defect_rate
     land = root / "landing"
     sizes = {
