@@ -285,7 +285,6 @@ def _write_batch(
         (bronze rows per file, quarantined rows per file, bronze's commit).
     """
     table, quarantine = f"bronze/{source}", f"quarantine/{source}"
-    suite = ctx.quality_suite(table)
     counts: dict[str, dict[str, int]] = {}
 
     def per_file(rows: DataFrame) -> dict[str, int]:
@@ -310,13 +309,11 @@ def _write_batch(
         if result.skipped:
             check_quarantine(of_batch(quarantine))
 
-    def check_bronze(staged: DataFrame) -> None:
-        if suite:
-            ctx.check_quality(staged, table, suite)
+    def check_bronze(staged: DataFrame) -> None:  # after bronze's quality gate
         counts["bronze"] = per_file(staged)
         write_quarantine()
 
-    written = ctx.lake.write(
+    written = ctx.write_checked(
         bronze,
         table,
         partition_by=["_landing_date"],

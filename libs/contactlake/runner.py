@@ -136,17 +136,25 @@ class JobContext:
 
         return quality.load_suite(self.cfg.conf_dir, table)
 
-    def write_checked(self, df, table: str, **write_options):
+    def write_checked(self, df, table: str, check=None, **write_options):
         """``lake.write`` gated by ``table``'s quality suite: the suite runs over the staged
-        files (a columnar read of the columns it checks), before the commit. A table without
-        a suite is written as is (its staged files are not read back).
+        files (a columnar read of the columns it checks), before the commit. ``check``, when
+        given, runs on the staged files after the suite passed (as ``lake.write``'s). A table
+        with neither is written as is (its staged files are not read back).
 
         Raises:
             QualityGateError: a critical expectation failed; nothing was committed.
         """
         suite = self.quality_suite(table)
-        check = None if suite is None else lambda staged: self.check_quality(staged, table, suite)
-        return self.lake.write(df, table, check=check, **write_options)
+        if suite is None:
+            return self.lake.write(df, table, check=check, **write_options)
+
+        def gate(staged) -> None:
+            self.check_quality(staged, table, suite)
+            if check is not None:
+                check(staged)
+
+        return self.lake.write(df, table, check=gate, **write_options)
 
     def check_quality(self, df, table: str, suite) -> None:
         """Validate ``df`` (about to be written to ``table``) against ``suite``.
