@@ -97,10 +97,15 @@ def _new_batches(ctx: JobContext, bronze: dict[str, DataFrame]) -> dict[str, lis
     }
 
 
+def _rejected_in(batches: list[str]) -> Column:
+    """A cleaned row with a ``_reason`` from one of ``batches``: quarantined by this run."""
+    return F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)
+
+
 def _quarantine(rows: DataFrame, batches: list[str]) -> DataFrame:
     """The rejected rows of ``batches``, as ``QUARANTINE_SCHEMA`` rows."""
     now = F.lit(datetime.now(UTC)).cast("timestamp")
-    return rows.where(F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)).select(
+    return rows.where(_rejected_in(batches)).select(
         "_file",
         "_line",
         "_raw",
@@ -120,8 +125,7 @@ def _raw_if_quarantined(rows: DataFrame, batches: list[str]) -> DataFrame:
     The raw line is only written for rows quarantined now; carried whole through the
     joins, sorts and checkpoints it was a large share of their bytes.
     """
-    rejected_now = F.col("_reason").isNotNull() & F.col("_batch_id").isin(batches)
-    return rows.withColumn("_raw", F.when(rejected_now, F.col("_raw")))
+    return rows.withColumn("_raw", F.when(_rejected_in(batches), F.col("_raw")))
 
 
 def _check_counts(parts: list[DataFrame]) -> dict[str, dict[str, dict[str, int]]]:
@@ -354,13 +358,15 @@ def run(ctx: JobContext) -> None:
     region, today = cfg.phone_region, ctx.run_date
 
     with ctx.stage("clean") as info:
-        crm = crm_records(bronze["crm"], tz["crm"], today)
-        voice = voice_contacts(bronze["voice"], tz["voice"], today, cfg.max_duration_s)
-        ivr = ivr_sessions(bronze["ivr"], tz["ivr"], today)
-        crm, voice, ivr = (
-            _raw_if_quarantined(d, new[s])
-            for d, s in ((crm, "crm"), (voice, "voice"), (ivr, "ivr"))
-        )
+        typed = {
+            "crm": crm_records(bronze["crm"], tz["crm"], today),
+            "voice": voice_contacts(bronze["voice"], tz["voice"], today, cfg.max_duration_s),
+            "ivr": ivr_sessions(bronze["ivr"], tz["ivr"], today),
+            "digital": digital_contacts(
+                bronze["digital"], tz["digital"], today, cfg.max_duration_s
+            ),
+        }
+        crm, voice, ivr, digital = (_raw_if_quarantined(d, new[s]) for s, d in typed.items())
         # one lookup for every phone column: a customer's number is parsed once, not once
         # per table it appears in (half the parses at 100k customers)
         raw_phones = (
@@ -383,8 +389,6 @@ def run(ctx: JobContext) -> None:
             .withColumn("ani", F.col("_e164"))
             .drop("_e164")
         )
-        digital = digital_contacts(bronze["digital"], tz["digital"], today, cfg.max_duration_s)
-        digital = _raw_if_quarantined(digital, new["digital"])
         crm, voice, ivr, digital = (d.localCheckpoint() for d in (crm, voice, ivr, digital))
         ok = F.col("_reason").isNull()
         calls, merged_ivr = attach_ivr(voice.where(ok), ivr.where(ok))
