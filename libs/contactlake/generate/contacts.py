@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contactlake.generate import catalog as cat
 from contactlake.generate import defects as dq
-from contactlake.generate import model
+from contactlake.generate import model, textfmt
 from contactlake.generate.customers import with_identity
 from contactlake.generate.params import Params
 from contactlake.generate.rand import pick, u, uint
@@ -37,18 +35,21 @@ VOICE_COLUMNS = (
 )
 
 
-def _epoch(p: Params) -> int:
-    """Range start as epoch seconds of the naive local time (session time zone is UTC)."""
-    return (p.start - date(1970, 1, 1)).days * 86_400
+def _ts(p: Params, t: str, iso: bool = False) -> Column:
+    return F.expr(textfmt.ts_sql(p, t, iso))
 
 
-def ts_str(p: Params, t: Column, fmt: str = "yyyy-MM-dd HH:mm:ss") -> Column:
-    """Seconds from the range start as a local (naive) timestamp string."""
-    return F.date_format(F.timestamp_seconds(F.lit(_epoch(p)) + t), fmt)
+def _date(p: Params, day: str) -> Column:
+    return F.expr(textfmt.day_sql(p, day))
 
 
-def day_str(p: Params, day: Column) -> Column:
-    return F.date_add(F.lit(p.start), day.cast("int")).cast("string")
+def _landing_day(p: Params, cid: Column) -> Column:
+    """Day offset of the file a record lands in: its day, or up to ``late_max_days`` later
+    for a late record (``defect``, see :func:`defects.with_defect`)."""
+    late = uint(p.seed, "late", p.cfg.late_max_days, cid)
+    return F.floor(F.col("t") / model.DAY_S).cast("int") + F.when(
+        dq.is_("late"), F.lit(1) + late
+    ).otherwise(F.lit(0))
 
 
 def contacts_truth(state: DataFrame, p: Params) -> DataFrame:
@@ -73,7 +74,7 @@ def contacts_truth(state: DataFrame, p: Params) -> DataFrame:
         "channel",
         F.when(F.col("outbound"), F.lit("outbound")).otherwise(F.lit("inbound")).alias("direction"),
         "t",
-        F.timestamp_seconds(F.lit(_epoch(p)) + F.col("t")).alias("ts"),
+        F.timestamp_seconds(F.lit(textfmt.epoch(p)) + F.col("t")).alias("ts"),
         F.concat(F.col("customer_id"), F.lit("-"), j.cast("string")).alias("issue_id"),
         j.alias("issue_seq"),
         kk.alias("seq"),
@@ -169,6 +170,8 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
         .when(dq.is_("future_ts"), end + F.lit(86_400 * 3650))
         .otherwise(end)
     )
+    # the times the lines show, as columns: their text is SQL over column names
+    df = df.withColumns({"_end_ts": end, "_shift": F.lit(1) + uint(s, "dupshift", 3, cid)})
     identified = inbound & (u(s, "ident", cid) < 0.6)
     hold = F.when(answered, F.floor(F.pow(u(s, "hold", cid), 3) * 300)).cast("long")
     fields = {
@@ -181,10 +184,10 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
         "agent_id": F.coalesce(
             F.when(answered, F.concat(F.lit("AG"), F.lpad(agent.cast("string"), 5, "0"))), F.lit("")
         ),
-        "ivr_entry_ts": F.when(inbound, ts_str(p, F.col("t"))).otherwise(F.lit("")),
-        "queue_entry_ts": F.coalesce(ts_str(p, F.col("_qe")), F.lit("")),
-        "answer_ts": F.coalesce(ts_str(p, F.col("_ans")), F.lit("")),
-        "end_ts": ts_str(p, end),
+        "ivr_entry_ts": F.when(inbound, _ts(p, "t")).otherwise(F.lit("")),
+        "queue_entry_ts": F.coalesce(_ts(p, "_qe"), F.lit("")),
+        "answer_ts": F.coalesce(_ts(p, "_ans"), F.lit("")),
+        "end_ts": _ts(p, "_end_ts"),
         "hold_s": F.coalesce(
             F.when(dq.is_("negative_duration"), -F.lit(1) - uint(s, "negh", 500, cid))
             .otherwise(hold)
@@ -204,10 +207,7 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
         "source_system": F.lit("CTI-A"),
     }
     drift = p.cfg.schema_drift
-    late = F.when(dq.is_("late"), F.lit(1) + uint(s, "late", p.cfg.late_max_days, cid)).otherwise(
-        F.lit(0)
-    )
-    df = df.withColumn("_fday", F.floor(F.col("t") / model.DAY_S).cast("int") + late)
+    df = df.withColumn("_fday", _landing_day(p, cid))
     extra = F.when(
         F.col("_fday") >= p.drift_day,
         F.concat(F.lit(","), F.format_number(u(s, "asr", cid) * 2 - 1, 3)),
@@ -217,7 +217,7 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
         if drift.source == "voice"
         else F.concat_ws(",", *fields.values())
     )
-    date = day_str(p, F.col("_fday"))
+    date = _date(p, "_fday")
     main = df.select(
         date.alias("date"),
         F.col("contact_id").alias("key"),
@@ -227,13 +227,12 @@ def voice(contacts: DataFrame, p: Params) -> DataFrame:
     )
     # duplicates: the same call exported again by a second system, seconds apart
     dup_id = F.concat(F.lit("CB"), F.substring(F.col("contact_id"), 3, 64))
-    shift = F.lit(1) + uint(s, "dupshift", 3, F.col("contact_id"))
     dfields = dict(fields)
     dfields.update(
         {
             "call_id": dup_id,
-            "ivr_entry_ts": F.when(inbound, ts_str(p, F.col("t") + shift)).otherwise(F.lit("")),
-            "end_ts": ts_str(p, end + shift),
+            "ivr_entry_ts": F.when(inbound, _ts(p, "t + _shift")).otherwise(F.lit("")),
+            "end_ts": _ts(p, "_end_ts + _shift"),
             "source_system": F.lit("CTI-B"),
         }
     )
@@ -279,13 +278,18 @@ def ivr(contacts: DataFrame, p: Params) -> DataFrame:
         pick(uint(s, "m2", 5, cid), cat.IVR_MENUS),
         F.when(depth > 2, pick(uint(s, "m3", 5, cid), cat.IVR_MENUS)),
     )
-    dur = (F.lit(20) + uint(s, "ivrs", 100, cid)).cast("long")
+    df = df.withColumns(
+        {
+            "_stop": F.col("t") + (F.lit(20) + uint(s, "ivrs", 100, cid)).cast("long"),
+            "_fday": _landing_day(p, cid),
+        }
+    )
     rec = F.struct(
         F.when(~dq.is_("missing_id"), F.col("sid")).alias("session_id"),
         cid.alias("call_id"),
         F.col("primary_phone").alias("ani"),
-        ts_str(p, F.col("t"), "yyyy-MM-dd'T'HH:mm:ss'+08:00'").alias("start_ts"),
-        ts_str(p, F.col("t") + dur, "yyyy-MM-dd'T'HH:mm:ss'+08:00'").alias("end_ts"),
+        _ts(p, "t", iso=True).alias("start_ts"),
+        _ts(p, "_stop", iso=True).alias("end_ts"),
         path.alias("menu_path"),
         F.col("selfserve").alias("self_service_completed"),
         (~F.col("selfserve")).alias("opt_out_to_agent"),
@@ -293,12 +297,8 @@ def ivr(contacts: DataFrame, p: Params) -> DataFrame:
     )
     line = F.to_json(rec)
     line = F.when(dq.is_("broken_json"), dq.break_json(line, F.col("_du"))).otherwise(line)
-    late = F.when(dq.is_("late"), F.lit(1) + uint(s, "late", p.cfg.late_max_days, cid)).otherwise(
-        F.lit(0)
-    )
-    date = day_str(p, F.floor(F.col("t") / model.DAY_S) + late)
     return df.select(
-        date.alias("date"),
+        _date(p, "_fday").alias("date"),
         F.col("sid").alias("key"),
         line.alias("value"),
         "defect",
@@ -332,15 +332,15 @@ def digital(contacts: DataFrame, p: Params) -> DataFrame:
     )
     start = F.col("t")
     start = F.when(dq.is_("future_ts"), start + F.lit(86_400 * 3650)).otherwise(start)
-    fmt = "yyyy-MM-dd'T'HH:mm:ss'+08:00'"
+    df = df.withColumns({"_start": start, "_stop": start + dur, "_fday": _landing_day(p, cid)})
     msg_text = F.when(dq.is_("invalid_utf8"), dq.invalid_utf8(F.lit("你好"))).otherwise(
         F.lit("你好")
     )
     rec = F.struct(
         F.when(~dq.is_("missing_id"), cid).alias("session_id"),
         ch.alias("channel"),
-        ts_str(p, start, fmt).alias("start_ts"),
-        ts_str(p, start + dur, fmt).alias("end_ts"),
+        _ts(p, "_start", iso=True).alias("start_ts"),
+        _ts(p, "_stop", iso=True).alias("end_ts"),
         (F.lit(1) + uint(s, "msgs", 30, cid)).alias("message_count"),
         handoff.alias("handoff_to_human"),
         reported.alias("resolved"),
@@ -355,10 +355,10 @@ def digital(contacts: DataFrame, p: Params) -> DataFrame:
     )
     line = F.replace(F.to_json(rec), F.lit("§§"), msg_text)
     line = F.when(dq.is_("broken_json"), dq.break_json(line, F.col("_du"))).otherwise(line)
-    late = F.when(dq.is_("late"), F.lit(1) + uint(s, "late", p.cfg.late_max_days, cid)).otherwise(
-        F.lit(0)
-    )
-    date = day_str(p, F.floor(F.col("t") / model.DAY_S) + late)
     return df.select(
-        date.alias("date"), cid.alias("key"), line.alias("value"), "defect", cid.alias("record_id")
+        _date(p, "_fday").alias("date"),
+        cid.alias("key"),
+        line.alias("value"),
+        "defect",
+        cid.alias("record_id"),
     ).withColumn("file", F.concat(F.lit("digital/"), F.col("date"), F.lit("/part-00000.jsonl")))
