@@ -45,8 +45,12 @@ def test_dates_and_times_read_as_date_format_writes_them(spark, params):
 
 def test_amounts_read_as_a_cast_of_the_double_writes_them(spark):
     # every cent from 0 to 1000.00, large and negative amounts (cast, not looked up)
-    df = spark.range(100_001).selectExpr("round(id / 100.0D, 2) AS x").union(
-        spark.createDataFrame([(9_999_999.99,), (1.0e7,), (12_345_678.9,), (-3.5,)], "x double")
+    df = (
+        spark.range(100_001)
+        .selectExpr("round(id / 100.0D, 2) AS x")
+        .union(
+            spark.createDataFrame([(9_999_999.99,), (1.0e7,), (12_345_678.9,), (-3.5,)], "x double")
+        )
     )
     mismatched = df.selectExpr(
         "x", f"{textfmt.money_sql('x')} AS got", "CAST(x AS STRING) AS want"
