@@ -446,7 +446,6 @@ def billing(subs: DataFrame, p: Params) -> DataFrame:
     bills = base.selectExpr("*", f"explode({array_sql(month_ends or [-1])}) AS _me").where(
         f"_me >= 0 AND _me >= start_day AND _me <= coalesce(end_day, {NO_CHURN})"
     )
-    # squares and cubes as products: POW ran fdlibm's general algorithm (7% of the CPU)
     usage = f"round(fee * (0.05D + 0.4D * POW({u_sql(s, 'usage', 'cust_idx', '_me')}, 2)), 2)"
     delay = f"CAST(FLOOR(POW({u_sql(s, 'paydelay', 'cust_idx', '_me')}, 3) * 30) AS INT)"
     paid = f"{u_sql(s, 'unpaid', 'cust_idx', '_me')} >= {UNPAID_P!r}D"
