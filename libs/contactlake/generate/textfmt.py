@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from contactlake.generate.model import DAY_S
 from contactlake.generate.params import Params
 from contactlake.generate.rand import array_sql
 
-DAY_S = 86_400
 # days after the last landing day that are looked up too (bill due dates fall after it)
 SPARE_DAYS = 31
 _TWO_DIGITS = array_sql([f"{n:02d}" for n in range(60)])
