@@ -39,6 +39,27 @@ def test_successful_run_is_recorded(spark, tmp_path, job_argv):
     assert row.duration_s >= 0
 
 
+def test_stages_name_their_spark_jobs(spark, job_argv):
+    seen = {}
+
+    def body(ctx):
+        description = ctx.spark.sparkContext.getLocalProperty
+        with ctx.stage("read"):
+            seen["read"] = description("spark.job.description")
+            with ctx.stage("check"):
+                seen["check"] = description("spark.job.description")
+            seen["back"] = description("spark.job.description")
+        seen["after"] = description("spark.job.description")
+
+    assert run_job("demo", body, job_argv("2026-03-01"), spark=spark) == 0
+    assert seen == {
+        "read": "demo: read",
+        "check": "demo: check",
+        "back": "demo: read",
+        "after": None,
+    }
+
+
 def test_failed_run_is_recorded_with_its_error(spark, tmp_path, job_argv, caplog):
     def body(ctx):
         raise ValueError("landing folder is empty")

@@ -122,9 +122,14 @@ class JobContext:
         info: dict = {"stage": name, "rows": None}
         started = time.perf_counter()
         self.log.info("stage %s ...", name)
+        # names the stage's Spark jobs in the Spark UI and event log ("unify: identity")
+        context = self.spark.sparkContext
+        outer = context.getLocalProperty("spark.job.description")
+        context.setJobDescription(f"{self.job}: {name}")
         try:
             yield info
         finally:
+            context.setJobDescription(outer)
             info["seconds"] = round(time.perf_counter() - started, 2)
             self.stages.append(info)
             rows = "" if info["rows"] is None else f" rows={info['rows']:,}"
