@@ -37,6 +37,7 @@ from contactlake.unify import (
     all_nodes,
     attach_ivr,
     collapse_duplicates,
+    contact_identifiers,
     contact_keys,
     crm_records,
     digital_contacts,
@@ -429,8 +430,11 @@ def run(ctx: JobContext) -> None:
 
     with ctx.stage("identity") as info:
         valid_contacts = contacts.where(~F.col("_duplicate"))
-        edges, links = identity_edges(crm.where(ok), valid_contacts, ivr.where(ok))
-        # read twice (components, every node): built once from the 15M contacts
+        # the graph is built from distinct identifiers, not from every contact and session
+        contact_ids = contact_identifiers(valid_contacts).localCheckpoint()
+        ivr_ids = ivr.where(ok).select("account_id", "ani").distinct()
+        edges, links = identity_edges(crm.where(ok), contact_ids, ivr_ids)
+        # read twice (components, every node)
         edges = edges.localCheckpoint()
         hubs = (
             find_hubs(links, cfg.hub_max_customers)
@@ -447,7 +451,7 @@ def run(ctx: JobContext) -> None:
         )
         components = connected_components(usable)
         nodes = (
-            all_nodes(valid_contacts, edges)
+            all_nodes(contact_ids, edges)
             .unionByName(crm.where(ok).select(node("crm", "customer_id").alias("node")))
             .distinct()
         )

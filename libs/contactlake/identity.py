@@ -74,20 +74,18 @@ def connected_components(edges: DataFrame, max_iterations: int = 40) -> DataFram
             .groupBy(F.col("src").alias("node"))
             .agg(F.min("nl").alias("nl"))
         )
-        step = labels.join(neighbour, "node").select("node", F.least("label", "nl").alias("label"))
+        step = labels.join(neighbour, "node").select(
+            "node", F.least("label", "nl").alias("label"), F.col("label").alias("old")
+        )
         # ... then jumps to its label's label (halves the distance to the root)
         parent = step.select(F.col("node").alias("label"), F.col("label").alias("pl"))
         step = step.join(parent, "label", "left").select(
-            "node", F.least("label", F.coalesce("pl", "label")).alias("label")
+            "node", F.least("label", F.coalesce("pl", "label")).alias("label"), "old"
         )
+        # the previous label rides along, so the check below reads only the checkpoint
         step = step.localCheckpoint(eager=True)
-        changed = (
-            step.join(labels.withColumnRenamed("label", "old"), "node")
-            .where(F.col("label") != F.col("old"))
-            .limit(1)
-            .count()
-        )
-        labels = step
+        changed = step.where(F.col("label") != F.col("old")).limit(1).count()
+        labels = step.drop("old")
         if changed == 0:
             return labels.withColumnRenamed("label", "component")
     raise RuntimeError(f"connected components did not converge in {max_iterations} iterations")

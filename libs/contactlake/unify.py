@@ -53,6 +53,16 @@ CONTACT_COLUMNS = [
     "_line",
 ]
 LINEAGE = ["_file", "_line", "_raw", "_batch_id"]
+# (node type, column) of the identifiers a contact may carry, in the order a contact's
+# customer_key is taken from them (see contact_keys)
+CONTACT_IDENTIFIERS = [
+    ("account", "account_id"),
+    ("phone", "customer_phone"),
+    ("app", "app_user_id"),
+    ("wechat_union", "wechat_unionid"),
+    ("wechat_open", "wechat_openid"),
+    ("cookie", "cookie_id"),
+]
 
 
 def _blank_to_null(c: str) -> Column:
@@ -425,8 +435,9 @@ def identity_edges(
     Args:
         crm: cleaned CRM rows (``customer_id, account_id, primary_phone, secondary_phone``
             in E.164).
-        contacts: valid contacts (``account_id, customer_phone`` in E.164, digital ids).
-        ivr: valid IVR sessions (``account_id``, ``ani`` in E.164).
+        contacts: the ``CONTACT_IDENTIFIERS`` of valid contacts (``customer_phone`` in
+            E.164), e.g. their :func:`contact_identifiers`.
+        ivr: ``account_id``, ``ani`` (E.164) of valid IVR sessions.
 
     Returns:
         (``src, dst`` edges, ``node, anchor`` links from identifiers to CRM customers).
@@ -479,19 +490,31 @@ def identity_edges(
     return edges, links
 
 
+def contact_identifiers(contacts: DataFrame) -> DataFrame:
+    """The distinct combinations of identifiers on ``contacts``.
+
+    A customer's contacts repeat the same few identifiers: the identity graph built from
+    these combinations has the same edges and nodes as one built from every contact, from
+    fewer rows (2.4x fewer at the mid benchmark scale).
+
+    Returns:
+        The ``CONTACT_IDENTIFIERS`` columns, one row per distinct combination.
+    """
+    return contacts.select(*[column for _, column in CONTACT_IDENTIFIERS]).distinct()
+
+
 def all_nodes(contacts: DataFrame, edges: DataFrame) -> DataFrame:
-    """Every identifier seen (``node``), including ones that link to nothing."""
+    """Every identifier seen (``node``), including ones that link to nothing.
+
+    Args:
+        contacts: the ``CONTACT_IDENTIFIERS`` columns (contacts, or their
+            :func:`contact_identifiers`).
+        edges: ``src, dst``.
+    """
     seen = contacts.select(
-        F.explode(
-            F.array(
-                node("phone", "customer_phone"),
-                node("account", "account_id"),
-                node("app", "app_user_id"),
-                node("wechat_union", "wechat_unionid"),
-                node("wechat_open", "wechat_openid"),
-                node("cookie", "cookie_id"),
-            )
-        ).alias("node")
+        F.explode(F.array(*[node(kind, column) for kind, column in CONTACT_IDENTIFIERS])).alias(
+            "node"
+        )
     )
     return (
         seen.unionByName(edges.select(F.col("src").alias("node")))
@@ -513,18 +536,10 @@ def contact_keys(contacts: DataFrame, identity_map: DataFrame) -> DataFrame:
         ``contacts`` plus ``customer_key``.
     """
     keys = identity_map.where(~F.col("is_hub")).select("node", "customer_key")
-    order = [
-        ("account", "account_id"),
-        ("phone", "customer_phone"),
-        ("app", "app_user_id"),
-        ("wechat_union", "wechat_unionid"),
-        ("wechat_open", "wechat_openid"),
-        ("cookie", "cookie_id"),
-    ]
     # Resolved once per distinct combination of identifiers (a customer's contacts share
     # it), on narrow rows; the wide contacts are shuffled once, by that combination.
     # Node names carry their type, so the joined names identify the combination.
-    nodes = F.array(*[node(kind, column) for kind, column in order])
+    nodes = F.array(*[node(kind, column) for kind, column in CONTACT_IDENTIFIERS])
     signature = F.concat_ws("\x1f", nodes)
     resolved = (
         contacts.select(signature.alias("_ids"), nodes.alias("_nodes"))
