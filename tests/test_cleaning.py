@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
+import pandas as pd
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
-from contactlake.cleaning import local_to_utc, normalise_phones, phone_lookup
+from contactlake.cleaning import _e164, cn_mobile, local_to_utc, normalise_phones, phone_lookup
 
 
 def test_phone_numbers_in_every_chinese_form(spark):
@@ -30,6 +33,39 @@ def test_phone_numbers_in_every_chinese_form(spark):
         [(i, r, e) for i, (r, e) in enumerate(raw)], "id int, ani string, phone string"
     )
     assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def _forms(n: str) -> list[str]:
+    return [
+        n,
+        "+86" + n,
+        "0086" + n,
+        "86" + n,
+        f"+86 {n[:3]} {n[3:7]} {n[7:]}",
+        f"{n[:3]}-{n[3:7]}-{n[7:]}",
+    ]
+
+
+def test_mobile_shortcut_agrees_with_libphonenumber(spark):
+    # every 3-digit start (valid mobile blocks and not), the 4-digit starts where only part
+    # of a block is mobile, in every common form, and with a digit missing or extra
+    rng = random.Random(7)
+    numbers = [f"{p}{rng.randrange(10**8):08d}" for p in range(100, 200) for _ in range(3)]
+    numbers += [f"{p}{rng.randrange(10**7):07d}" for p in (1610, 1611, 1740, 1745, 1746, 1749)]
+    values = [v for n in numbers for v in (*_forms(n), n[:-1], n + "5", "0" + n)]
+    libphonenumber = dict(zip(values, _e164("CN")(pd.Series(values)), strict=True))
+
+    df = spark.createDataFrame([(v,) for v in values], "raw string")
+    got = {
+        r.raw: r.national
+        for r in df.select("raw", cn_mobile(F.col("raw")).alias("national")).collect()
+    }
+    recognised = {raw: "+86" + national for raw, national in got.items() if national}
+    assert recognised == {raw: libphonenumber[raw] for raw in recognised}
+    # and it recognises every valid mobile number in each common form
+    valid = [n for n in numbers if libphonenumber[n]]
+    assert len(valid) > 100
+    assert {v for n in valid for v in _forms(n)} <= recognised.keys()
 
 
 def test_one_phone_lookup_serves_several_columns(spark):

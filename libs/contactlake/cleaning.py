@@ -27,13 +27,29 @@ def _e164(region: str):
     return convert
 
 
+def cn_mobile(raw: Column) -> Column:
+    """The 11 national digits of a Chinese mobile number written in a common form, else "".
+
+    Common forms: the plain number, or with +86, 0086 or 86 in front, with spaces or dashes
+    between digits. For every such value libphonenumber gives "+86" and these digits (checked
+    against it in tests/test_cleaning.py), so :func:`phone_lookup` takes them without it.
+    The pattern of valid mobile numbers is libphonenumber's own.
+    """
+    import phonenumbers
+
+    mobile = phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern
+    digits = F.regexp_replace(raw, "[ -]", "")
+    return F.regexp_extract(digits, rf"^(?:\+86|0086|86)?({mobile})$", 1)
+
+
 def phone_lookup(values: DataFrame, region: str = "CN") -> DataFrame:
     """The E.164 form of every distinct raw phone value.
 
     Parsing uses Google's libphonenumber rules (``phonenumbers``): national and
     international forms, +86/0086/86 prefixes, separators, landlines with area codes. A
     Python UDF is slow, and there are far fewer distinct numbers than rows: each distinct
-    value is parsed once, and one lookup can serve several columns and tables.
+    value is parsed once, and one lookup can serve several columns and tables. With region
+    CN, mobile numbers in a common form (:func:`cn_mobile`) skip the UDF.
 
     Args:
         values: ``_raw_phone`` (string).
@@ -44,7 +60,18 @@ def phone_lookup(values: DataFrame, region: str = "CN") -> DataFrame:
     """
     convert = F.pandas_udf(_e164(region), "string")
     distinct = values.select("_raw_phone").where(F.col("_raw_phone").isNotNull()).distinct()
-    return distinct.select("_raw_phone", convert("_raw_phone").alias("_e164"))
+    if region != "CN":
+        return distinct.select("_raw_phone", convert("_raw_phone").alias("_e164"))
+    # Spark filters before the distinct, so each branch reads the values: far cheaper than
+    # parsing the common numbers in Python
+    national = cn_mobile(F.col("_raw_phone"))
+    fast = distinct.where(national != "").select(
+        "_raw_phone", F.concat(F.lit("+86"), national).alias("_e164")
+    )
+    parsed = distinct.where(national == "").select(
+        "_raw_phone", convert("_raw_phone").alias("_e164")
+    )
+    return fast.unionByName(parsed)
 
 
 def normalise_phones(
