@@ -430,9 +430,10 @@ def run(ctx: JobContext) -> None:
 
     with ctx.stage("identity") as info:
         valid_contacts = contacts.where(~F.col("_duplicate"))
-        # the graph is built from distinct identifiers, not from every contact and session
+        # the graph is built from distinct identifiers, not from every contact and session;
+        # each is read twice (edges, hub links)
         contact_ids = contact_identifiers(valid_contacts).localCheckpoint()
-        ivr_ids = ivr.where(ok).select("account_id", "ani").distinct()
+        ivr_ids = ivr.where(ok).select("account_id", "ani").distinct().localCheckpoint()
         edges, links = identity_edges(crm.where(ok), contact_ids, ivr_ids)
         # read twice (components, every node)
         edges = edges.localCheckpoint()
