@@ -57,7 +57,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from benchmarks.common import PeakRss, load_average, save, spark_facts
+from benchmarks.common import PeakMemory, load_average, save, spark_facts
 from contactlake import kpis
 from contactlake.features import contact_features
 from contactlake.lake import Lake
@@ -719,7 +719,7 @@ def run(
     scratch = Path(workdir or tempfile.mkdtemp(prefix="bench-duckdb-"))
     load_start = load_average()
     results = []
-    with PeakRss() as rss:
+    with PeakMemory() as memory:
         for comp in comps:
             log.info("bench duckdb: %s", comp.name)
             create = f"CREATE OR REPLACE TEMP TABLE duck_{comp.name} AS {comp.sql}"
@@ -820,7 +820,7 @@ def run(
                 "memory_limit": memory_limit,
             },
         },
-        "peak_rss_mib": rss.peak_mib,
+        "peak_memory_mib": memory.peak_mib,
         "cores": psutil.cpu_count(),
         "load_average_start": load_start,
         "load_average_end": load_average(),

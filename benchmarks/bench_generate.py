@@ -1,4 +1,4 @@
-"""Benchmark jobs.generate: rows/second, seconds and peak RSS (driver Python + JVM).
+"""Benchmark jobs.generate: rows/second, seconds and peak memory (PSS of driver Python + JVM).
 
     .venv/bin/python -m benchmarks.bench_generate --preset large
 
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, PeakRss
+from benchmarks.common import RESULTS, PeakMemory
 
 
 class StageTimes(logging.Handler):
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.env, overrides, args.conf_dir)
     stages = StageTimes()
     logging.getLogger("contactlake").addHandler(stages)
-    with PeakRss(interval=0.5) as rss:
+    with PeakMemory(interval=0.5) as memory:
         spark = build_session(cfg.spark)
         argv_job = ["--env", args.env]
         if args.conf_dir:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "contact_rows": contacts,
         "rows_per_second": round(rows / seconds),
-        "peak_rss_mb": round(rss.peak / 2**20),
+        "peak_memory_mb": round(memory.peak / 2**20),
         "rows_by_source": counts,
         "customers": cfg.generate.resolved_scale().customers,
         "days": cfg.generate.resolved_scale().days,
@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"generate-{args.preset}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("| preset | rows | contact rows | seconds | rows/s | peak RSS MB |")
+    print("| preset | rows | contact rows | seconds | rows/s | peak memory MB |")
     print("|---|---|---|---|---|---|")
     print(
-        f"| {args.preset} | {rows:,} | {contacts:,} | {result['seconds']} | {result['rows_per_second']:,} | {result['peak_rss_mb']:,} |"
+        f"| {args.preset} | {rows:,} | {contacts:,} | {result['seconds']} | {result['rows_per_second']:,} | {result['peak_memory_mb']:,} |"
     )
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from benchmarks.common import PeakRss, median, save, timed
+from benchmarks.common import PeakMemory, median, save, timed
 from contactlake.config import load_config
 from contactlake.lake import Lake
 from contactlake.spark import build_session
@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
             "lake_read",
         )
     }
-    with PeakRss() as memory:
+    with PeakMemory() as memory:
         for i in range(args.repeats):
             plain, plain_part = work / f"plain-{i}", work / f"plain-part-{i}"
             # same URI form as the layer uses: Spark is measurably slower on scheme-less paths
@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
         "median_seconds": med,
         "overhead": overhead,
         "all_seconds": times,
-        "peak_rss_gib": memory.peak_gib,
+        "peak_memory_gib": memory.peak_gib,
         "rows_per_second_per_core_lake_write": round(args.rows / med["lake_write"] / 2),
     }
     md = "\n".join(
@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
             f"| write | {med['spark_write']} | {med['lake_write']} | {overhead['write_flat_pct']}% |",
             f"| write partitioned by date | {med['spark_write_part']} | {med['lake_write_part']} | {overhead['write_partitioned_pct']}% |",
             f"| read (full scan) | {med['spark_read']} | {med['lake_read']} | {overhead['read_pct']}% |",
-            f"\npeak RSS driver+JVM {memory.peak_gib} GiB",
+            f"\npeak memory (PSS) driver+JVM {memory.peak_gib} GiB",
         ]
     )
     save(f"lake-{args.rows}", result, md)

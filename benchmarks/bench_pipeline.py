@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import SparkSession
 
-from benchmarks.common import PeakRss, load_average, machine, save, spark_facts
+from benchmarks.common import PeakMemory, load_average, machine, save, spark_facts
 from contactlake.lake.commit import open_table
 
 log = logging.getLogger("contactlake.bench")
@@ -251,14 +251,14 @@ def run(
         spark = build_session(cfg.spark)  # an earlier benchmark's session: not timed again
     if spark is None:
         started = time.perf_counter()
-        with PeakRss() as rss:
+        with PeakMemory() as memory:
             spark = build_session(cfg.spark)
         spark_start = {
             "seconds": round(time.perf_counter() - started, 1),
-            "peak_rss_mib": rss.peak_mib,
+            "peak_memory_mib": memory.peak_mib,
         }
     else:
-        spark_start = {"seconds": None, "peak_rss_mib": None, "note": "session already running"}
+        spark_start = {"seconds": None, "peak_memory_mib": None, "note": "session already running"}
     log.info(
         "bench pipeline %s: %d customers x %d days, run date %s, jobs %s, work dir %s",
         scale,
@@ -280,7 +280,7 @@ def run(
         module = importlib.import_module(f"jobs.{name}")
         began = time.time()
         t0 = time.perf_counter()
-        with PeakRss() as rss:
+        with PeakMemory() as memory:
             code = module.main(argv, spark=spark)
         seconds = time.perf_counter() - t0
         results.append(
@@ -288,7 +288,7 @@ def run(
                 "job": name,
                 "status": "succeeded" if code == 0 else f"failed (exit {code})",
                 "seconds": round(seconds, 1),
-                "peak_rss_mib": rss.peak_mib,
+                "peak_memory_mib": memory.peak_mib,
                 "load_average_after": load_average()[0],
                 "_began": began,
             }
@@ -334,7 +334,7 @@ def run(
             "wall_seconds": round(time.perf_counter() - started_wall, 1),
             "rows_in": sum(r.get("rows_in") or 0 for r in ran),
             "rows_out": sum(r.get("rows_out") or 0 for r in ran),
-            "peak_rss_mib": max((r["peak_rss_mib"] for r in ran), default=None),
+            "peak_memory_mib": max((r["peak_memory_mib"] for r in ran), default=None),
         },
         "spark_start": spark_start,
         "table_rows": _table_rows(
@@ -359,18 +359,18 @@ def markdown(result: dict) -> str:
         f"### Pipeline at scale `{result['scale']}`: {result['customers']:,} customers x "
         f"{result['days']} days, run date {result['run_date']} ({result['status']})",
         "",
-        "| job | status | seconds | rows in | rows out | rows/s | peak RSS MiB |",
+        "| job | status | seconds | rows in | rows out | rows/s | peak memory MiB |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["jobs"]:
         lines.append(
             f"| {r['job']} | {r['status']} | {r.get('seconds', '')} | {_n(r.get('rows_in'))} | "
             f"{_n(r.get('rows_out'))} | {_n(r.get('rows_per_second'))} | "
-            f"{_n(r.get('peak_rss_mib'))} |"
+            f"{_n(r.get('peak_memory_mib'))} |"
         )
     lines.append(
         f"| **total** | | **{t['jobs_seconds']}** | {_n(t['rows_in'])} | {_n(t['rows_out'])} | "
-        f"| **{_n(t['peak_rss_mib'])}** (max) |"
+        f"| **{_n(t['peak_memory_mib'])}** (max) |"
     )
     start = result["spark_start"]
     started = (
@@ -390,8 +390,9 @@ def markdown(result: dict) -> str:
         "rows/s = rows in / seconds (rows out for jobs that count no rows in, e.g. generate; "
         "empty when a job counts neither). "
         "Rows are the job's own counts in ops/job_runs (rows in = rows read from its main "
-        "input). Peak RSS = driver Python + JVM + Python workers, sampled every 0.2 s during "
-        "the job; the JVM returns memory to the OS slowly, so a peak can include heap that "
+        "input). Peak memory = proportional set size (PSS) of driver Python + JVM + Python "
+        "workers, so pages the forked workers share are counted once; sampled every 0.2 s "
+        "during the job; the JVM returns memory to the OS slowly, so a peak can include heap that "
         "earlier jobs left.",
     ]
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """How time grows with data: ``jobs.pipeline`` (default: generate, ingest, unify) at several
 customer counts over the same days, each scale in a fresh process (its own JVM) and its own
-work dir. Per job: seconds, rows, rows per second and peak RSS; then per job a straight line
+work dir. Per job: seconds, rows, rows per second and peak memory (PSS); then per job a straight line
 ``seconds = fixed + rows / marginal_rate`` through the measured scales, and what it predicts
 for the ``large`` preset on this machine and how many cores the issue targets would need.
 
@@ -24,7 +24,7 @@ import numpy as np
 import psutil
 from deltalake import DeltaTable
 
-from benchmarks.common import PeakRss, load_average, save
+from benchmarks.common import PeakMemory, load_average, save
 from contactlake.generate.config import PRESETS
 
 # The issues' targets on 2 cores, in seconds, for the large preset (2M customers).
@@ -36,7 +36,7 @@ TARGETS = {
 
 
 def run_scale(customers: int, jobs: list[str], env: str, workdir: Path) -> dict:
-    """Run the jobs at one scale in a child process; returns its peak RSS (MiB)."""
+    """Run the jobs at one scale in a child process; returns its peak memory (PSS, MiB)."""
     workdir.mkdir(parents=True, exist_ok=True)
     sets = {
         "lake.root": workdir / "lake",
@@ -51,14 +51,14 @@ def run_scale(customers: int, jobs: list[str], env: str, workdir: Path) -> dict:
     cmd = [sys.executable, "-m", "jobs.pipeline", "--env", env, "--jobs", ",".join(jobs)]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={value}"]
-    with (workdir / "log").open("w") as log, PeakRss() as peak:
+    with (workdir / "log").open("w") as log, PeakMemory() as peak:
         code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
     if code != 0:
         raise RuntimeError(
             f"{customers:,} customers: jobs.pipeline exited {code}; see {workdir}/log"
         )
-    facts = {"peak_rss_mib": peak.peak_mib, "measured": "driver + JVM + workers (psutil)"}
-    (workdir / "peak_rss.json").write_text(json.dumps(facts))
+    facts = {"peak_memory_mib": peak.peak_mib, "measured": "PSS of driver + JVM + workers (psutil)"}
+    (workdir / "peak_memory.json").write_text(json.dumps(facts))
     return facts
 
 
@@ -133,7 +133,7 @@ def analyse(scales: list[dict], jobs: list[str], large_customers: int, cores: in
 
 def markdown(result: dict) -> str:
     scales, jobs = result["scales"], result["job_names"]
-    head = "| customers | " + " | ".join(f"{j} s (rows/s)" for j in jobs) + " | peak RSS MiB |"
+    head = "| customers | " + " | ".join(f"{j} s (rows/s)" for j in jobs) + " | peak memory MiB |"
     lines = [
         f"### Scaling on {result['cores']} cores: {', '.join(jobs)}",
         head,
@@ -145,7 +145,7 @@ def markdown(result: dict) -> str:
             for j in jobs
         ]
         lines.append(
-            f"| {s['customers']:,} | " + " | ".join(cells) + f" | {s['peak_rss_mib'] or '-'} |"
+            f"| {s['customers']:,} | " + " | ".join(cells) + f" | {s['peak_memory_mib'] or '-'} |"
         )
     a = result["analysis"]
     lines += [
@@ -197,8 +197,12 @@ def main(argv=None) -> dict:
             facts = run_scale(customers, jobs, args.env, workdir)
             runs = job_runs(workdir, jobs)
         else:
-            rss = workdir / "peak_rss.json"
-            facts = json.loads(rss.read_text()) if rss.exists() else {"peak_rss_mib": None}
+            memory_file = workdir / "peak_memory.json"
+            facts = (
+                json.loads(memory_file.read_text())
+                if memory_file.exists()
+                else {"peak_memory_mib": None}
+            )
         scales.append({"customers": customers, "jobs": runs, **facts})
         print(f"{customers:,} customers: {runs}", flush=True)
     result = {

@@ -1,5 +1,5 @@
-"""Shared benchmark plumbing: timing, peak memory of the driver and its JVM, machine facts,
-results files."""
+"""Shared benchmark plumbing: timing, peak memory of the driver, its JVM and workers,
+machine facts, results files."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import psutil
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-class PeakRss:
+class PeakMemory:
     """Peak resident memory of this process plus all its descendants (the Spark JVM and
     its Python workers), sampled every ``interval`` seconds while the block runs.
 
@@ -33,27 +33,29 @@ class PeakRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def rss() -> int:
+    def now() -> int:
+        """Bytes in use now by this process and its descendants."""
         me = psutil.Process()
         total = 0
         for proc in [me, *me.children(recursive=True)]:
             with suppress(psutil.Error):  # a child may exit between listing and reading
-                total += proc.memory_info().rss
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
         return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
+            self.peak = max(self.peak, self.now())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.rss())
+        self.peak = max(self.peak, self.now())
 
     @property
     def peak_bytes(self) -> int:

@@ -5,13 +5,14 @@ The pipeline benchmark itself is not run here (minutes)."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 from datetime import date, datetime, timedelta
 
 import pytest
 import yaml
 
 from benchmarks import bench_duckdb, bench_pipeline, bench_scaling
-from benchmarks.common import save
+from benchmarks.common import PeakMemory, save
 from contactlake import kpis
 from contactlake.config import load_config
 from contactlake.unify import CUSTOMER_ATTRIBUTES
@@ -209,7 +210,7 @@ PIPELINE_RESULT = {
             "rows_in": 0,
             "rows_out": 125000,
             "rows_per_second": 1250,
-            "peak_rss_mib": 3000,
+            "peak_memory_mib": 3000,
         },
         {
             "job": "ingest",
@@ -218,7 +219,7 @@ PIPELINE_RESULT = {
             "rows_in": 125000,
             "rows_out": 124000,
             "rows_per_second": 2500,
-            "peak_rss_mib": 3500,
+            "peak_memory_mib": 3500,
         },
         {"job": "report", "status": "not run"},
     ],  # fmt: skip
@@ -227,7 +228,7 @@ PIPELINE_RESULT = {
         "wall_seconds": 170.0,
         "rows_in": 125000,
         "rows_out": 249000,
-        "peak_rss_mib": 3500,
+        "peak_memory_mib": 3500,
     },
     "spark_start": {"seconds": 20.0},
     "engine": {
@@ -247,7 +248,7 @@ PIPELINE_RESULT = {
 def test_pipeline_markdown_and_json(tmp_path):
     md = bench_pipeline.markdown(PIPELINE_RESULT)
     lines = md.splitlines()
-    assert "| job | status | seconds | rows in | rows out | rows/s | peak RSS MiB |" in lines
+    assert "| job | status | seconds | rows in | rows out | rows/s | peak memory MiB |" in lines
     assert "| generate | succeeded | 100.0 | 0 | 125,000 | 1,250 | 3,000 |" in lines
     assert "| ingest | succeeded | 50.0 | 125,000 | 124,000 | 2,500 | 3,500 |" in lines
     assert "| report | not run |  |  |  |  |  |" in lines
@@ -319,7 +320,7 @@ def test_run_plan_of_the_demo_matches_the_local_config():
 
 
 def _scale(customers, jobs):
-    return {"customers": customers, "jobs": jobs, "peak_rss_mib": 1000}
+    return {"customers": customers, "jobs": jobs, "peak_memory_mib": 1000}
 
 
 def test_scaling_fit_and_large_prediction_worked_out_by_hand():
@@ -364,3 +365,36 @@ def test_scaling_fit_and_large_prediction_worked_out_by_hand():
     assert "| 40,000 | 180 (22,222) | 250 (16,000) | 230 (8,696) | 1000 |" in md
     assert "| generate | 100 | 50,000 | 25,000 | 200,000,000 | 68 min |" in md
     assert "| ingest+unify | 20 min | 335 min | 36 |" in md
+
+
+def _hold(ready, release):
+    ready.set()
+    release.wait(30)
+
+
+def test_peak_memory_counts_pages_shared_with_forked_children_once():
+    """Spark forks its Python workers, which share the daemon's pages: summing RSS counted
+    them once per process (a 47 GiB "peak" on a 24 GiB machine)."""
+    block_mib = 256
+    before = PeakMemory.now()
+    block = b"x" * (block_mib << 20)  # written, so resident in this process
+    fork = multiprocessing.get_context("fork")
+    release = fork.Event()
+    children = []
+    for _ in range(3):
+        ready = fork.Event()
+        child = fork.Process(target=_hold, args=(ready, release))
+        child.start()
+        ready.wait(30)
+        children.append(child)
+    try:
+        with PeakMemory() as memory:
+            pass
+    finally:
+        release.set()
+        for child in children:
+            child.join(30)
+    grown_mib = (memory.peak_bytes - before) / 2**20
+    # each child maps the block too: RSS would add it four times (~1024 MiB)
+    assert block_mib * 0.9 < grown_mib < block_mib * 1.6, grown_mib
+    assert len(block) == block_mib << 20
