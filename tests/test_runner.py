@@ -6,10 +6,8 @@ from datetime import date
 
 import pytest
 
-from contactlake.config import load_config
 from contactlake.lake import Lake
 from contactlake.runner import JOB_RUNS, run_job
-from tests.conftest import REPO
 
 
 def _job_runs(spark, root):
@@ -91,12 +89,3 @@ def test_session_has_the_settings_the_lake_relies_on(spark):
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert spark.conf.get("spark.sql.parquet.outputTimestampType") == "TIMESTAMP_MICROS"
     assert spark.sparkContext.master == "local[2]"
-
-
-def test_session_jvms_get_the_configured_options(spark):
-    options = load_config("test", conf_dir=REPO / "conf").spark.jvm_options
-    assert "-XX:-DontCompileHugeMethods" in options
-    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
-    driver_arguments = list(runtime.getInputArguments())
-    assert all(option in driver_arguments for option in options), driver_arguments
-    assert spark.conf.get("spark.executor.extraJavaOptions") == " ".join(options)

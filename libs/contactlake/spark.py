@@ -33,7 +33,6 @@ def build_session(conf: SparkConfig) -> SparkSession:
     The master is set only when configured: under spark-submit it is left to the launcher.
     """
     builder = SparkSession.builder.appName(conf.app_name)
-    jvm_options = " ".join(conf.jvm_options)
     if conf.master:
         builder = builder.master(conf.master)
         # Local mode: Python workers use this interpreter (the project's venv).
@@ -42,14 +41,11 @@ def build_session(conf: SparkConfig) -> SparkSession:
         # Quiet JVM logging from the first line (setLogLevel only applies after start-up).
         log4j = Path(__file__).with_name("log4j2.properties")
         builder = builder.config(
-            "spark.driver.extraJavaOptions",
-            f"-Dlog4j2.configurationFile=file:{log4j} {jvm_options}".strip(),
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"
         )
     settings = {
         "spark.sql.shuffle.partitions": str(conf.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
-        # executors start after the session: a cluster's get the options from here
-        **({"spark.executor.extraJavaOptions": jvm_options} if jvm_options else {}),
         **conf.conf,
         **REQUIRED_CONF,
     }
