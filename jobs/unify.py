@@ -520,9 +520,6 @@ def run(ctx: JobContext) -> None:
         ).rows_added
 
     with ctx.stage("silver business tables") as info:
-        crm_keys = identity.where(F.col("id_type") == "crm").select(
-            F.col("id_value").alias("customer_id"), "customer_key"
-        )
         written = _write_business(ctx, business, crm_keys, new, valid_contacts, new_all)
         info["rows"] = written
         ctx.rows_out += written
