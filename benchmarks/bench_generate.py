@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "contact_rows": contacts,
         "rows_per_second": round(rows / seconds),
-        "peak_memory_mb": round(memory.peak / 2**20),
+        "peak_memory_mb": memory.peak_mib,
         "rows_by_source": counts,
         "customers": cfg.generate.resolved_scale().customers,
         "days": cfg.generate.resolved_scale().days,

@@ -1,8 +1,9 @@
 """How time grows with data: ``jobs.pipeline`` (default: generate, ingest, unify) at several
 customer counts over the same days, each scale in a fresh process (its own JVM) and its own
-work dir. Per job: seconds, rows, rows per second and peak memory (PSS); then per job a straight line
-``seconds = fixed + rows / marginal_rate`` through the measured scales, and what it predicts
-for the ``large`` preset on this machine and how many cores the issue targets would need.
+work dir. Per job: seconds, rows, rows per second and peak memory (PSS); then per job a
+straight line ``seconds = fixed + rows / marginal_rate`` through the measured scales, and what
+it predicts for the ``large`` preset on this machine and how many cores the issue targets
+would need.
 
     .venv/bin/python -m benchmarks.bench_scaling --customers 25000,100000,400000 \\
         [--jobs generate,ingest,unify] [--workdir /tmp/scaling] [--reuse]

@@ -19,8 +19,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class PeakMemory:
-    """Peak resident memory of this process plus all its descendants (the Spark JVM and
-    its Python workers), sampled every ``interval`` seconds while the block runs.
+    """Peak memory of this process plus all its descendants (the Spark JVM and its Python
+    workers), sampled every ``interval`` seconds while the block runs.
+
+    Each process counts its proportional set size (PSS): a page shared by n processes
+    counts 1/n in each. Spark forks its Python workers from one daemon, so summing their
+    RSS counted the shared pages once per worker. Where PSS is not available (not Linux),
+    RSS is used.
 
     A peak shorter than the interval can be missed; the JVM rarely returns memory to the
     OS, so in one long-lived session a later block's peak includes what earlier ones left.
