@@ -221,6 +221,10 @@ def issues(df: DataFrame, p: Params, outer: bool = False) -> DataFrame:
         categorical("_uh", cat.DIGITAL_HOURS)
     )
     t0 = F.col("day").cast("long") * DAY_S + hour.cast("long") * 3600 + F.col("_sec")
+    # t0 is never null, but Spark takes it for nullable (a division in _day0); the filter on
+    # each contact's time in contacts() then got an inferred isnotnull(t0) pushed below its
+    # explode, a second evaluation of this whole expression, a dozen hashes, for every issue
+    t0 = F.coalesce(t0, F.lit(0).cast("long"))
     offsets = F.array(*[F.col(f"c{n}") for n in range(MAX_FOLLOWUPS + 1)])
     complaint = u(s, "cmp", i, j) < (
         F.lit(0.005)
