@@ -12,6 +12,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# the driver's JVM options must be set before it starts: from spark.jvm_options
+JVM_OPTIONS = " ".join(
+    yaml.safe_load((ROOT / "conf" / "base.yaml").read_text())["spark"]["jvm_options"]
+)
 IMAGE = "registry.example.com/contactlake:latest"  # built from dist/ (see README, On a cluster)
 # job -> (executors, executor memory): training and the wide jobs get more
 JOBS = {
@@ -63,6 +67,7 @@ def application(job: str, executors: int, memory: str) -> dict:
             "sparkConf": {
                 "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                 "spark.sql.session.timeZone": "UTC",
+                "spark.driver.extraJavaOptions": JVM_OPTIONS,
             },
             "restartPolicy": {
                 "type": "OnFailure",

@@ -16,8 +16,11 @@ if [ -z "${SPARK_HOME:-}" ]; then
   export SPARK_HOME
 fi
 submit="${SPARK_SUBMIT:-$SPARK_HOME/bin/spark-submit}"
+# The driver JVM starts before the job reads spark.jvm_options (conf/base.yaml), so its
+# copy of them is given here; the executors get theirs from the session. Options in
+# SPARK_SUBMIT_OPTS_EXTRA come later and win.
 # shellcheck disable=SC2086
-exec "$submit" ${SPARK_SUBMIT_OPTS_EXTRA:-} \
+exec "$submit" --driver-java-options "-XX:-DontCompileHugeMethods" ${SPARK_SUBMIT_OPTS_EXTRA:-} \
   --conf spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS \
   --conf spark.sql.session.timeZone=UTC \
   --py-files "$zip" \

@@ -86,10 +86,6 @@ def _write_source(
 
 
 GENERATE_CONF = {
-    # Generated methods above 8 KB are never JIT-compiled by HotSpot and run interpreted,
-    # many times slower; above this limit Spark falls back from whole-stage codegen to
-    # per-operator code whose expressions are split into small methods.
-    "spark.sql.codegen.hugeMethodLimit": "8000",
     # lower() of the hex ids through the JVM's ASCII path rather than ICU (4% of billing's
     # CPU); the generator only changes the case of ASCII text, where both agree.
     "spark.sql.icu.caseMappings.enabled": "false",

@@ -51,6 +51,7 @@ def test_spark_conf_values_become_strings():
             r"spark\.shuffle_partitions: Input should be a valid integer",
         ),
         ("spark.log_level=LOUD", r"spark\.log_level: String should match pattern"),
+        ("spark.jvm_options=[Xmx2g]", r"spark\.jvm_options\.0: String should match pattern"),
         ("nonsense.key=1", r"nonsense: Extra inputs are not permitted"),
     ],
 )

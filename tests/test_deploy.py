@@ -92,3 +92,14 @@ def test_submit_scripts_and_manifests_name_existing_jobs_and_confs():
         assert (REPO / "conf" / f"{env}.yaml").exists()
         assert spec["deps"]["pyFiles"] == ["local:///opt/contactlake/dist/contactlake.zip"]
         assert spec["executor"]["instances"] >= 1
+        assert spec["sparkConf"]["spark.driver.extraJavaOptions"] == " ".join(_jvm_options())
+
+
+def _jvm_options() -> list[str]:
+    return yaml.safe_load((REPO / "conf" / "base.yaml").read_text())["spark"]["jvm_options"]
+
+
+def test_submit_script_gives_the_driver_the_configured_jvm_options():
+    """spark-submit starts the driver's JVM before the job reads its config."""
+    script = (REPO / "deploy" / "spark-submit.sh").read_text()
+    assert f'--driver-java-options "{" ".join(_jvm_options())}"' in script

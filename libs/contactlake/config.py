@@ -57,6 +57,7 @@ class SparkConfig(_Section):
     shuffle_partitions: int = Field(gt=0)
     driver_memory: str = Field(pattern=r"^\d+[kmgt]$")
     log_level: str = Field(pattern=r"^(ALL|DEBUG|INFO|WARN|ERROR|FATAL|OFF)$")
+    jvm_options: list[Annotated[str, Field(pattern=r"^-\S+$")]]
     conf: dict[str, str]
 
     @field_validator("conf", mode="before")
