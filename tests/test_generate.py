@@ -367,6 +367,24 @@ def test_billing_follows_subscriptions_and_churn(spark, generated):
     kinds = Counter(r["record_type"] for r in rows)
     assert kinds["subscription"] >= 0.97 * cfg.generate.resolved_scale().customers
     assert kinds["plan_change"] > 0 and kinds["payment"] > 0.8 * kinds["bill"]
+    # a bill is the plan's fee plus 5-45% usage, in whole cents; its payment repeats it
+    amounts = [
+        (r["monthly_fee"], r["amount"])
+        for r in rows
+        if r["record_type"] == "bill" and not r["amount"].startswith("-")
+    ]
+    assert all(
+        1.05 * float(fee) - 0.005 <= float(a) <= 1.45 * float(fee) + 0.005
+        and len(a.split(".")[1]) <= 2
+        for fee, a in amounts
+    )
+    bills = {
+        (r["customer_id"], r["bill_month"], r["amount"]) for r in rows if r["record_type"] == "bill"
+    }
+    payments = [r for r in rows if r["record_type"] == "payment"]
+    paid_bills = [(r["customer_id"], r["bill_month"], r["amount"]) in bills for r in payments]
+    assert sum(paid_bills) >= 0.98 * len(payments)
+    assert all(r["paid_at"] > r["bill_month"] and r["payment_method"] for r in payments)
 
 
 def test_sms_and_clickstream_link_to_contacts(spark, generated):

@@ -49,11 +49,12 @@ def ts_sql(p: Params, t: str, iso: bool = False) -> str:
     )
 
 
-def money_sql(x: str) -> str:
+def money_sql(x: str, cents: str | None = None) -> str:
     """SQL text: the amount ``x`` (a double of whole cents) as ``CAST(x AS STRING)`` writes
-    it (58.0, 58.5, 58.05). Amounts from 0 to 10^7 are written from their cents; others (E
-    notation, minus sign) are cast."""
-    cents = f"CAST(({x}) * 100.0D + 0.5D AS BIGINT)"
+    it (58.0, 58.5, 58.05). Amounts from 0 to 10^7 are written from their cents (``cents``,
+    SQL text of the amount in cents when the caller has it); others (E notation, minus
+    sign) are cast."""
+    cents = cents or f"CAST(({x}) * 100.0D + 0.5D AS BIGINT)"
     digits = (
         f"concat(CAST({cents} DIV 100 AS STRING), '.', get({_CENTS}, CAST({cents} % 100 AS INT)))"
     )
