@@ -253,50 +253,33 @@ def identity_truth(ident: DataFrame) -> DataFrame:
     def e164(c: Column) -> Column:
         return F.concat(F.lit("+86"), F.regexp_replace(c, "^0", ""))
 
-    parts = [
-        ident.select(
-            F.lit("account_id").alias("id_type"),
-            F.col("account_id").alias("id_value"),
-            "customer_id",
-            F.lit(False).alias("is_hub"),
-            F.lit(True).alias("linked"),
-        ),
-        ident.select(
-            F.lit("phone"), e164(F.col("primary_phone")), "customer_id", F.lit(False), F.lit(True)
-        ),
-        ident.where(F.col("secondary_phone").isNotNull()).select(
-            F.lit("phone"),
-            e164(F.col("secondary_phone")),
-            "customer_id",
-            F.col("secondary_kind") == "hub",
-            F.lit(True),
-        ),
-        ident.where(F.col("app_user_id").isNotNull()).select(
-            F.lit("app_user_id"),
-            F.col("app_user_id"),
-            "customer_id",
-            F.lit(False),
-            F.col("app_linked"),
-        ),
-        ident.where(F.col("openid").isNotNull()).select(
-            F.lit("wechat_openid"),
-            F.col("openid"),
-            "customer_id",
-            F.lit(False),
-            F.col("wechat_linked"),
-        ),
-        ident.where(F.col("unionid").isNotNull()).select(
-            F.lit("wechat_unionid"),
-            F.col("unionid"),
-            "customer_id",
-            F.lit(False),
-            F.col("wechat_linked"),
-        ),
-    ]
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part)
-    return out
+    def entry(id_type: str, value: Column, is_hub: Column, linked: Column) -> Column:
+        # null when the customer has no such id
+        return F.when(
+            value.isNotNull(),
+            F.struct(
+                F.lit(id_type).alias("id_type"),
+                value.alias("id_value"),
+                is_hub.alias("is_hub"),
+                linked.alias("linked"),
+            ),
+        )
+
+    no, yes = F.lit(False), F.lit(True)
+    ids = F.array(
+        entry("account_id", F.col("account_id"), no, yes),
+        entry("phone", e164(F.col("primary_phone")), no, yes),
+        entry("phone", e164(F.col("secondary_phone")), F.col("secondary_kind") == "hub", yes),
+        entry("app_user_id", F.col("app_user_id"), no, F.col("app_linked")),
+        entry("wechat_openid", F.col("openid"), no, F.col("wechat_linked")),
+        entry("wechat_unionid", F.col("unionid"), no, F.col("wechat_linked")),
+    )
+    # one pass over the CRM rows (a union of one select per id type read them six times)
+    return (
+        ident.select("customer_id", F.explode(ids).alias("x"))
+        .where("x IS NOT NULL")
+        .select("x.id_type", "x.id_value", "customer_id", "x.is_hub", "x.linked")
+    )
 
 
 def customers_truth(state: DataFrame, p: Params) -> DataFrame:
