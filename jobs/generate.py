@@ -62,7 +62,7 @@ def _write_source(
             df,
             root,
             name,
-            p.partitions,
+            p.landing_partitions,
             ext=ext,
             headers=headers,
             header=header,

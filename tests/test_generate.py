@@ -258,13 +258,16 @@ def test_deterministic_and_rerun_replaces(spark, generated):
     # a second run into the same place gives byte-identical files and replaces the first
     # (one extra run checks both: leftovers or duplicates would change the checksums). It
     # runs with the other limit of whole-stage code generation, so the stages over 8000
-    # bytes run the other way (whole or per operator): how Spark runs the plan must not show
-    root, _ = generated
+    # bytes run the other way (whole or per operator), and with more tasks writing the
+    # landing files: how Spark runs the plan must not show
+    root, cfg = generated
     first = _checksums(root / "landing")
     assert all(name.endswith(("-00000.csv", "-00000.jsonl")) for name in first)
     other = HUGE_METHOD_LIMIT[not compiles_huge_methods(spark)]
+    more_tasks = 3 * cfg.generate.resolved_scale().landing_partitions
+    overrides = [*_overrides(root), f"generate.scale.landing_partitions={more_tasks}"]
     with session_conf(spark, {"spark.sql.codegen.hugeMethodLimit": str(other)}):
-        assert generate.main(_args(_overrides(root)), spark=spark) == 0
+        assert generate.main(_args(overrides), spark=spark) == 0
     assert _checksums(root / "landing") == first
 
 

@@ -23,6 +23,7 @@ class Params:
     customers: int
     days: int
     partitions: int
+    landing_partitions: int
     start: date
     weights: tuple[float, ...]
     calib: Calibration
@@ -115,6 +116,7 @@ def resolve(cfg: GenerateConfig) -> Params:
         customers=scale.customers,
         days=scale.days,
         partitions=scale.partitions,
+        landing_partitions=scale.landing_partitions,
         start=start,
         weights=weights,
         calib=calib,
