@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.env, overrides, args.conf_dir)
     stages = StageTimes()
     logging.getLogger("contactlake").addHandler(stages)
-    with PeakMemory(interval=0.5) as memory:
+    with PeakMemory() as memory:
         spark = build_session(cfg.spark)
         argv_job = ["--env", args.env]
         if args.conf_dir:

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import SparkSession
 
-from benchmarks.common import PeakMemory, load_average, machine, save, spark_facts
+from benchmarks.common import MEMORY_SAMPLE_S, PeakMemory, load_average, machine, save, spark_facts
 from contactlake.lake.commit import open_table
 
 log = logging.getLogger("contactlake.bench")
@@ -391,7 +391,8 @@ def markdown(result: dict) -> str:
         "empty when a job counts neither). "
         "Rows are the job's own counts in ops/job_runs (rows in = rows read from its main "
         "input). Peak memory = proportional set size (PSS) of driver Python + JVM + Python "
-        "workers, so pages the forked workers share are counted once; sampled every 0.2 s "
+        "workers, so pages the forked workers share are counted once; sampled every "
+        f"{MEMORY_SAMPLE_S:g} s "
         "during the job; the JVM returns memory to the OS slowly, so a peak can include heap that "
         "earlier jobs left.",
     ]

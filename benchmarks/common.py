@@ -18,6 +18,12 @@ import psutil
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+# Reading a process's PSS makes the kernel walk its page tables: 115 ms for a JVM holding
+# 15 GiB. Sampled every 0.2 s, that took a third of one of the machine's 2 cores from the
+# job being measured (large unify, 2026-12-06).
+MEMORY_SAMPLE_S = 5.0
+
+
 class PeakMemory:
     """Peak memory of this process plus all its descendants (the Spark JVM and its Python
     workers), sampled every ``interval`` seconds while the block runs.
@@ -31,7 +37,7 @@ class PeakMemory:
     OS, so in one long-lived session a later block's peak includes what earlier ones left.
     """
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = MEMORY_SAMPLE_S) -> None:
         self.peak = 0  # bytes
         self.interval = interval
         self._stop = threading.Event()
