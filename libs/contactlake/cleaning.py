@@ -43,41 +43,41 @@ def cn_mobile(raw: Column) -> Column:
 
 
 def phone_lookup(values: DataFrame, region: str = "CN") -> DataFrame:
-    """The E.164 form of every distinct raw phone value.
+    """The E.164 form of every distinct raw phone value that needs libphonenumber.
 
     Parsing uses Google's libphonenumber rules (``phonenumbers``): national and
     international forms, +86/0086/86 prefixes, separators, landlines with area codes. A
     Python UDF is slow, and there are far fewer distinct numbers than rows: each distinct
     value is parsed once, and one lookup can serve several columns and tables. With region
-    CN, mobile numbers in a common form (:func:`cn_mobile`) skip the UDF.
+    CN, mobile numbers in a common form (:func:`cn_mobile`) are left out:
+    :func:`normalise_phones` converts them itself, so the lookup holds only the uncommon
+    values (landlines, malformed numbers) and is usually small enough to broadcast.
 
     Args:
         values: ``_raw_phone`` (string).
         region: the default country for numbers written without a country code.
 
     Returns:
-        ``_raw_phone``, ``_e164`` (null when invalid): one row per distinct non-null value.
+        ``_raw_phone``, ``_e164`` (null when invalid): one row per distinct non-null value
+        (for CN, per value that is not a mobile number in a common form).
     """
     convert = F.pandas_udf(_e164(region), "string")
-    distinct = values.select("_raw_phone").where(F.col("_raw_phone").isNotNull()).distinct()
-    if region != "CN":
-        return distinct.select("_raw_phone", convert("_raw_phone").alias("_e164"))
-    # Spark filters before the distinct, so each branch reads the values: far cheaper than
-    # parsing the common numbers in Python
-    national = cn_mobile(F.col("_raw_phone"))
-    fast = distinct.where(national != "").select(
-        "_raw_phone", F.concat(F.lit("+86"), national).alias("_e164")
-    )
-    parsed = distinct.where(national == "").select(
-        "_raw_phone", convert("_raw_phone").alias("_e164")
-    )
-    return fast.unionByName(parsed)
+    distinct = values.select("_raw_phone").where(F.col("_raw_phone").isNotNull())
+    if region == "CN":
+        # Spark filters before the distinct: the common numbers are never shuffled
+        distinct = distinct.where(cn_mobile(F.col("_raw_phone")) == "")
+    return distinct.distinct().select("_raw_phone", convert("_raw_phone").alias("_e164"))
 
 
 def normalise_phones(
     df: DataFrame, column: str, out: str, region: str = "CN", lookup: DataFrame | None = None
 ) -> DataFrame:
     """Add ``out``: ``column`` as an E.164 number (``+8613800138000``), null when invalid.
+
+    With region CN, a mobile number in a common form is converted in Spark
+    (:func:`cn_mobile`); other values are looked up in a :func:`phone_lookup`. That lookup
+    is small (uncommon values only), so Spark broadcasts it when its size is known (e.g. a
+    checkpoint) and ``df`` is not shuffled.
 
     Args:
         df: needs ``column`` (string).
@@ -90,8 +90,13 @@ def normalise_phones(
     """
     if lookup is None:
         lookup = phone_lookup(df.select(F.col(column).alias("_raw_phone")), region)
-    mapping = lookup.withColumnRenamed("_e164", out)
-    return df.join(mapping, df[column] == mapping["_raw_phone"], "left").drop("_raw_phone")
+    mapping = lookup.withColumnRenamed("_e164", "_looked_up")
+    joined = df.join(mapping, df[column] == mapping["_raw_phone"], "left").drop("_raw_phone")
+    converted = F.col("_looked_up")
+    if region == "CN":
+        national = cn_mobile(F.col(column))
+        converted = F.when(national != "", F.concat(F.lit("+86"), national)).otherwise(converted)
+    return joined.withColumn(out, converted).drop("_looked_up")
 
 
 def local_to_utc(column: Column | str, timezone: str) -> Column:
