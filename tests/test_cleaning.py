@@ -83,8 +83,8 @@ def test_one_phone_lookup_serves_several_columns(spark):
         .union(calls.select("ani"))
     )
     lookup = phone_lookup(values)
-    # distinct, non-null raw values that need libphonenumber: the mobile numbers in a common
-    # form are converted by normalise_phones itself and stay out
+    # distinct, non-null raw values that need libphonenumber (010-62345678 is in both tables,
+    # parsed once): mobile numbers in a common form are converted by normalise_phones itself
     expected_lookup = spark.createDataFrame(
         [("010-62345678", "+861062345678"), ("95588", None)],
         "_raw_phone string, _e164 string",
