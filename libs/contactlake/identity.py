@@ -82,8 +82,14 @@ def connected_components(edges: DataFrame, max_iterations: int = 40) -> DataFram
         step = step.join(parent, "label", "left").select(
             "node", F.least("label", F.coalesce("pl", "label")).alias("label"), "old"
         )
-        # the previous label rides along, so the check below reads only the checkpoint
-        step = step.localCheckpoint(eager=True)
+        # A checkpoint carries its plan's estimated size, and each round's joins multiply
+        # the last round's, so the estimate's digits grow geometrically (7,000 digits
+        # after 6 rounds of a path) until planning stalls. A checkpoint of a cached plan
+        # carries the measured size instead. The previous label rides along, so the
+        # check below reads only the checkpoint.
+        cached = step.persist()
+        step = cached.localCheckpoint(eager=True)
+        cached.unpersist()
         changed = step.where(F.col("label") != F.col("old")).limit(1).count()
         labels = step.drop("old")
         if changed == 0:
