@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -248,15 +249,23 @@ def _write_touched(ctx: JobContext, rows: DataFrame, table: str, touched: DataFr
     ).rows_added
 
 
+class CleanedBusiness(NamedTuple):
+    """A business source after cleaning."""
+
+    cleaned: DataFrame  # every row, with ``_reason``
+    outcomes: DataFrame  # ``_batch_id, _merged`` of the valid rows
+    marked: tuple[DataFrame, ...] = ()  # billing: mark_periods and mark_bills, checkpointed
+
+
 def _clean_business(
     ctx: JobContext,
     bronze: dict[str, DataFrame],
     new: dict[str, list[str]],
     tz: dict[str, str],
     contacts_changed: bool,
-) -> dict[str, tuple[DataFrame, DataFrame]]:
-    """source -> (cleaned rows with ``_reason``, outcomes of the valid ones), for the
-    business sources with new batches (surveys also when new contacts may key them)."""
+) -> dict[str, CleanedBusiness]:
+    """The business sources with new batches (surveys also when new contacts may key
+    them), cleaned."""
     cleaners = {
         "billing": biz.billing_records,
         "complaints": biz.complaint_records,
@@ -272,9 +281,16 @@ def _clean_business(
         cleaned = cleaned.localCheckpoint()
         valid = cleaned.where(F.col("_reason").isNull())
         no_keys = ctx.spark.createDataFrame([], "customer_id string, customer_key string")
+        marked: tuple[DataFrame, ...] = ()
         if source == "billing":
-            outcomes = biz.subscriptions(valid, no_keys)[1].unionByName(
-                biz.bills(valid, no_keys)[1]
+            # the windows marking billing rows run once: the outcomes are counted, and the
+            # tables built, from the checkpointed marks
+            marked = (
+                biz.mark_periods(valid).localCheckpoint(),
+                biz.mark_bills(valid).localCheckpoint(),
+            )
+            outcomes = biz.subscriptions(marked[0], no_keys)[1].unionByName(
+                biz.bills(marked[1], no_keys)[1]
             )
         elif source == "complaints":
             outcomes = biz.complaints(valid, no_keys)[1]
@@ -282,13 +298,13 @@ def _clean_business(
             outcomes = biz.surveys(valid, no_keys.withColumnRenamed("customer_id", "contact_id"))[1]
         else:
             outcomes = biz.campaign_contacts(valid, no_keys)[1]
-        out[source] = (cleaned, outcomes)
+        out[source] = CleanedBusiness(cleaned, outcomes, marked)
     return out
 
 
 def _write_business(
     ctx: JobContext,
-    business: dict[str, tuple[DataFrame, DataFrame]],
+    business: dict[str, CleanedBusiness],
     crm_keys: DataFrame,
     new: dict[str, list[str]],
     valid_contacts: DataFrame,
@@ -298,22 +314,24 @@ def _write_business(
     written = 0
 
     def batch_rows(source: str) -> DataFrame:
-        cleaned = business[source][0]
+        cleaned = business[source].cleaned
         return cleaned.where(F.col("_reason").isNull() & F.col("_batch_id").isin(new[source]))
 
     def current(table: DataFrame) -> DataFrame:
         return table.where(~F.col("_merged")).drop("_merged")
 
     if "billing" in business and new["billing"]:
-        valid = business["billing"][0].where(F.col("_reason").isNull())
-        written += _write_whole(ctx, biz.subscriptions(valid, crm_keys)[0], "silver/subscriptions")
-        written += _write_whole(ctx, biz.bills(valid, crm_keys)[0], "silver/bills")
+        periods, bills = business["billing"].marked
+        written += _write_whole(
+            ctx, biz.subscriptions(periods, crm_keys)[0], "silver/subscriptions"
+        )
+        written += _write_whole(ctx, biz.bills(bills, crm_keys)[0], "silver/bills")
     if "complaints" in business and new["complaints"]:
-        valid = business["complaints"][0].where(F.col("_reason").isNull())
+        valid = business["complaints"].cleaned.where(F.col("_reason").isNull())
         table = current(biz.complaints(valid, crm_keys)[0])
         written += _write_touched(ctx, table, "silver/complaints", batch_rows("complaints"))
     if "surveys" in business:
-        valid = business["surveys"][0].where(F.col("_reason").isNull())
+        valid = business["surveys"].cleaned.where(F.col("_reason").isNull())
         contact_keys = ctx.lake.read("silver/contacts").select("contact_id", "customer_key")
         table = current(biz.surveys(valid, contact_keys)[0])
         # a survey can land before its contact: surveys of newly unified contacts are
@@ -330,7 +348,7 @@ def _write_business(
         )
         written += _write_touched(ctx, table, "silver/surveys", touched)
     if "campaign" in business and new["campaign"]:
-        valid = business["campaign"][0].where(F.col("_reason").isNull())
+        valid = business["campaign"].cleaned.where(F.col("_reason").isNull())
         table = current(biz.campaign_contacts(valid, crm_keys)[0])
         # a holdout row is dated by its campaign's first attempt: new attempts may move it
         campaigns = batch_rows("campaign").select("campaign_id").distinct()
@@ -417,10 +435,10 @@ def run(ctx: JobContext) -> None:
         contact_sources = {"crm": crm, "voice": voice, "ivr": ivr, "digital": digital}
         every_part = [_contact_outcome_counts(contact_sources, contacts, merged_ivr, new)]
         every_part += [_bronze_counts(s, bronze[s], new[s]) for s in SOURCES]
-        for source, (cleaned, outcomes) in business.items():
+        for source, cleaned in business.items():
             if new[source]:
                 every_part.append(
-                    biz.outcome_counts(cleaned, outcomes, new[source]).select(
+                    biz.outcome_counts(cleaned.cleaned, cleaned.outcomes, new[source]).select(
                         F.lit(source).alias("source"), "_batch_id", "label", "n"
                     )
                 )
@@ -527,7 +545,7 @@ def run(ctx: JobContext) -> None:
     with ctx.stage("quarantine") as info:
         rejected = 0
         cleaned_sources = list(contact_sources.items())
-        cleaned_sources += [(source, cleaned) for source, (cleaned, _) in business.items()]
+        cleaned_sources += [(source, cleaned.cleaned) for source, cleaned in business.items()]
         for source, cleaned in cleaned_sources:
             if not new[source]:
                 continue

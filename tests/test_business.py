@@ -154,7 +154,7 @@ def test_subscription_periods_fold_plan_changes_and_cancellations(spark):
         _bill("B1", "bill", "C1", "2025-12"),  # not a period record: ignored here
     ]
     records = biz.billing_records(_bronze(spark, "billing", rows, day=BILLING_DAY), TZ)
-    table, outcomes = biz.subscriptions(records, _keys(spark, [("C1", "K1")]))
+    table, outcomes = biz.subscriptions(biz.mark_periods(records), _keys(spark, [("C1", "K1")]))
     expected = spark.createDataFrame(
         [
             (
@@ -235,7 +235,7 @@ def test_bills_carry_their_payment(spark):
     ]
     records = biz.billing_records(_bronze(spark, "billing", rows, day=BILLING_DAY), TZ)
     assert _reasons_of(records) == [None] * 5
-    table, outcomes = biz.bills(records, _keys(spark, [("C1", "K1"), ("C2", "K2")]))
+    table, outcomes = biz.bills(biz.mark_bills(records), _keys(spark, [("C1", "K1"), ("C2", "K2")]))
     expected = spark.createDataFrame(
         [
             (

@@ -2,7 +2,8 @@
 complaints, surveys and outbound campaigns. Pure DataFrame functions (no I/O).
 
 Each ``*_records`` function types and trims one bronze table and sets ``_reason`` on the
-rows to quarantine. Each table builder takes the valid records and returns
+rows to quarantine. Each table builder takes the valid records (subscriptions and bills
+take them marked by :func:`mark_periods` and :func:`mark_bills`) and returns
 ``(table rows, outcomes)``: ``outcomes`` has one row per valid record with ``_batch_id``
 and ``_merged`` (true when the record was folded into another record's silver row: a
 payment into its bill, a cancellation into its period, a repeated key), so every bronze
@@ -143,7 +144,43 @@ def billing_records(bronze: DataFrame, timezone: str) -> DataFrame:
     return df.withColumn("_reason", reason).drop("_bad_fee", "_bad_paid")
 
 
-def subscriptions(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
+def mark_periods(records: DataFrame) -> DataFrame:
+    """The period records of ``records``, marked per period (customer_id, start_date).
+
+    Args:
+        records: valid rows of :func:`billing_records` (other record types are dropped).
+
+    Returns:
+        ``customer_id, account_id, plan, monthly_fee, start_date, record_id``, the outcome
+        columns (``_file, _line, _batch_id, _merged``), ``_pick`` (1 on the record the
+        period takes its values from), ``_cancelled_on`` (the effective date of the
+        period's cancellation, if any) and ``_updated_at`` (its latest ``event_ts``).
+    """
+    rows = records.where(F.col("record_type").isin(*PERIOD_TYPES))
+    group = Window.partitionBy("customer_id", "start_date")
+    opening = F.col("record_type").isin(*OPENING_TYPES)
+    pick = group.orderBy(
+        opening.desc(), F.col("event_ts").desc(), F.col("record_id").desc(), *_latest_landed()
+    )
+    cancelled_on = F.when(F.col("record_type") == "cancellation", F.col("end_date"))
+    return rows.select(
+        "customer_id",
+        "account_id",
+        "plan",
+        "monthly_fee",
+        "start_date",
+        "record_id",
+        "_file",
+        "_line",
+        "_batch_id",
+        (F.row_number().over(group.orderBy("_file", "_line")) > 1).alias("_merged"),
+        F.row_number().over(pick).alias("_pick"),
+        F.max(cancelled_on).over(group).alias("_cancelled_on"),
+        F.max("event_ts").over(group).alias("_updated_at"),
+    )
+
+
+def subscriptions(marked: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Subscription periods from subscription, plan_change and cancellation records.
 
     A period is (customer_id, start_date): opened by a subscription or plan_change record,
@@ -154,7 +191,8 @@ def subscriptions(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataF
     plan, fee and start). Values come from the opening record (the latest by event_ts).
 
     Args:
-        records: valid rows of :func:`billing_records` (other record types are ignored).
+        marked: :func:`mark_periods` of the valid billing records (the job computes it
+            once and reads it here and for the outcomes).
         keys: ``customer_id, customer_key``.
 
     Returns:
@@ -162,20 +200,7 @@ def subscriptions(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataF
         _batch_id, _merged``: per period the first landed record is the silver row, the
         others, cancellations and repeats, are merged).
     """
-    rows = records.where(F.col("record_type").isin(*PERIOD_TYPES))
-    group = Window.partitionBy("customer_id", "start_date")
-    opening = F.col("record_type").isin(*OPENING_TYPES)
-    pick = group.orderBy(
-        opening.desc(), F.col("event_ts").desc(), F.col("record_id").desc(), *_latest_landed()
-    )
-    cancelled_on = F.when(F.col("record_type") == "cancellation", F.col("end_date"))
-    rows = (
-        rows.withColumn("_pick", F.row_number().over(pick))
-        .withColumn("_merged", F.row_number().over(group.orderBy("_file", "_line")) > 1)
-        .withColumn("_cancelled_on", F.max(cancelled_on).over(group))
-        .withColumn("_updated_at", F.max("event_ts").over(group))
-    )
-    periods = rows.where("_pick = 1")
+    periods = marked.where("_pick = 1")
     following = Window.partitionBy("customer_id").orderBy("start_date")
     # greatest() skips nulls: only a cancelled period takes its cancellation's end
     end_date = F.coalesce(
@@ -197,10 +222,50 @@ def subscriptions(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataF
         "record_id",
         F.col("_updated_at").alias("updated_at"),
     )
-    return table, rows.select(*OUTCOME_COLUMNS)
+    return table, marked.select(*OUTCOME_COLUMNS)
 
 
-def bills(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
+def mark_bills(records: DataFrame) -> DataFrame:
+    """The bill and payment records of ``records``, marked per bill (customer_id, bill_month).
+
+    Args:
+        records: valid rows of :func:`billing_records` (other record types are dropped).
+
+    Returns:
+        ``customer_id, account_id, plan, bill_month, event_date, event_ts, amount,
+        due_date, paid_at, payment_method, record_type, record_id``, the outcome columns
+        (``_file, _line, _batch_id, _merged``), ``_pick`` (1 on the record the bill takes
+        its values from) and ``_has_bill`` (a bill record exists).
+    """
+    rows = records.where(F.col("record_type").isin("bill", "payment"))
+    group = Window.partitionBy("customer_id", "bill_month")
+    is_bill = F.col("record_type") == "bill"
+    pick = group.orderBy(
+        is_bill.desc(), F.col("event_ts").desc(), F.col("record_id").desc(), *_latest_landed()
+    )
+    return rows.select(
+        "customer_id",
+        "account_id",
+        "plan",
+        "bill_month",
+        "event_date",
+        "event_ts",
+        "amount",
+        "due_date",
+        "paid_at",
+        "payment_method",
+        "record_type",
+        "record_id",
+        "_file",
+        "_line",
+        "_batch_id",
+        (F.row_number().over(group.orderBy("_file", "_line")) > 1).alias("_merged"),
+        F.row_number().over(pick).alias("_pick"),
+        F.max(is_bill).over(group).alias("_has_bill"),
+    )
+
+
+def bills(marked: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
     """One row per bill (customer_id, bill_month) with its payment.
 
     Bill values come from the bill record (the latest by event_ts), or from the payment
@@ -209,29 +274,19 @@ def bills(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
     payment_method come from the latest payment, null while unpaid.
 
     Args:
-        records: valid rows of :func:`billing_records` (other record types are ignored).
+        marked: :func:`mark_bills` of the valid billing records (the job computes it once
+            and reads it here and for the outcomes).
         keys: ``customer_id, customer_key``.
 
     Returns:
         (``contactlake.schemas.BILLS`` columns, outcomes ``_file, _line, _batch_id,
         _merged``: per bill the first landed record is the silver row, the others merged).
     """
-    rows = records.where(F.col("record_type").isin("bill", "payment"))
-    group = Window.partitionBy("customer_id", "bill_month")
-    is_bill = F.col("record_type") == "bill"
-    pick = group.orderBy(
-        is_bill.desc(), F.col("event_ts").desc(), F.col("record_id").desc(), *_latest_landed()
-    )
-    rows = (
-        rows.withColumn("_pick", F.row_number().over(pick))
-        .withColumn("_merged", F.row_number().over(group.orderBy("_file", "_line")) > 1)
-        .withColumn("_has_bill", F.max(is_bill).over(group))
-    )
     last_payment = Window.partitionBy("customer_id", "bill_month").orderBy(
         F.col("event_ts").desc(), F.col("paid_at").desc(), *_latest_landed()
     )
     payments = (
-        rows.where(F.col("record_type") == "payment")
+        marked.where(F.col("record_type") == "payment")
         .withColumn("_n", F.row_number().over(last_payment))
         .where("_n = 1")
         .select(
@@ -242,7 +297,7 @@ def bills(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
         )
     )
     month_end = F.last_day(F.to_date(F.concat(F.col("bill_month"), F.lit("-01"))))
-    chosen = rows.where("_pick = 1").join(payments, ["customer_id", "bill_month"], "left")
+    chosen = marked.where("_pick = 1").join(payments, ["customer_id", "bill_month"], "left")
     table = _crm_key(chosen, keys).select(
         "customer_key",
         "customer_id",
@@ -256,7 +311,7 @@ def bills(records: DataFrame, keys: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.col("_payment_method").alias("payment_method"),
         "record_id",
     )
-    return table, rows.select(*OUTCOME_COLUMNS)
+    return table, marked.select(*OUTCOME_COLUMNS)
 
 
 # -------------------------------------------------------------------------- complaints
