@@ -15,7 +15,7 @@ folder of ``_file``), not the run date, so a row's verdict never changes between
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from contactlake.cleaning import local_to_utc
@@ -144,6 +144,19 @@ def billing_records(bronze: DataFrame, timezone: str) -> DataFrame:
     return df.withColumn("_reason", reason).drop("_bad_fee", "_bad_paid")
 
 
+def _outcome_marks(group: WindowSpec, pick: WindowSpec) -> list[str | Column]:
+    """The outcome columns of rows marked per ``group`` (the first landed row of a group is
+    its silver row, the others are ``_merged``), and ``_pick``: the row number by ``pick``."""
+    merged = F.row_number().over(group.orderBy("_file", "_line")) > 1
+    return [
+        "_file",
+        "_line",
+        "_batch_id",
+        merged.alias("_merged"),
+        F.row_number().over(pick).alias("_pick"),
+    ]
+
+
 def mark_periods(records: DataFrame) -> DataFrame:
     """The period records of ``records``, marked per period (customer_id, start_date).
 
@@ -170,11 +183,7 @@ def mark_periods(records: DataFrame) -> DataFrame:
         "monthly_fee",
         "start_date",
         "record_id",
-        "_file",
-        "_line",
-        "_batch_id",
-        (F.row_number().over(group.orderBy("_file", "_line")) > 1).alias("_merged"),
-        F.row_number().over(pick).alias("_pick"),
+        *_outcome_marks(group, pick),
         F.max(cancelled_on).over(group).alias("_cancelled_on"),
         F.max("event_ts").over(group).alias("_updated_at"),
     )
@@ -256,11 +265,7 @@ def mark_bills(records: DataFrame) -> DataFrame:
         "payment_method",
         "record_type",
         "record_id",
-        "_file",
-        "_line",
-        "_batch_id",
-        (F.row_number().over(group.orderBy("_file", "_line")) > 1).alias("_merged"),
-        F.row_number().over(pick).alias("_pick"),
+        *_outcome_marks(group, pick),
         F.max(is_bill).over(group).alias("_has_bill"),
     )
 
