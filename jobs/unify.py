@@ -435,10 +435,10 @@ def run(ctx: JobContext) -> None:
         contact_sources = {"crm": crm, "voice": voice, "ivr": ivr, "digital": digital}
         every_part = [_contact_outcome_counts(contact_sources, contacts, merged_ivr, new)]
         every_part += [_bronze_counts(s, bronze[s], new[s]) for s in SOURCES]
-        for source, cleaned in business.items():
+        for source, biz_source in business.items():
             if new[source]:
                 every_part.append(
-                    biz.outcome_counts(cleaned.cleaned, cleaned.outcomes, new[source]).select(
+                    biz.outcome_counts(biz_source.cleaned, biz_source.outcomes, new[source]).select(
                         F.lit(source).alias("source"), "_batch_id", "label", "n"
                     )
                 )
@@ -545,7 +545,7 @@ def run(ctx: JobContext) -> None:
     with ctx.stage("quarantine") as info:
         rejected = 0
         cleaned_sources = list(contact_sources.items())
-        cleaned_sources += [(source, cleaned.cleaned) for source, cleaned in business.items()]
+        cleaned_sources += [(source, b.cleaned) for source, b in business.items()]
         for source, cleaned in cleaned_sources:
             if not new[source]:
                 continue
