@@ -347,6 +347,32 @@ def test_complaints_follow_bad_experiences(spark, generated):
         assert 1 <= t["severity"] <= 4 and t["region"] and t["brand"]
 
 
+def test_complaint_exports_hold_only_what_had_happened(generated):
+    root, _ = generated
+    exports: dict[str, list[tuple[str, dict]]] = {}  # ticket -> (export date, record)
+    for f in sorted((root / "landing" / "complaints").glob("*/*.jsonl")):
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("ticket_id"):
+                exports.setdefault(record["ticket_id"], []).append((f.parent.name, record))
+    states = {}
+    for ticket, records in exports.items():
+        for day, record in records:
+            # local ISO times, dated in the calendar of the export folders; an open ticket's
+            # export has no close_ts (to_json leaves out null fields)
+            closed = record.get("close_ts")
+            assert record["open_ts"][:10] <= day, (ticket, day, record)
+            assert closed is None or closed[:10] <= day, (ticket, day, record)
+        states[ticket] = sorted(r.get("close_ts") is not None for _, r in records)
+    # tickets open over several days are exported open, then again closed; same-day ones once
+    assert any(s == [False, True] for s in states.values())
+    assert any(s == [True] for s in states.values())
+    assert all(s in ([False], [True], [False, True]) for s in states.values())
+
+
 def test_billing_follows_subscriptions_and_churn(spark, generated):
     root, cfg = generated
     rows = _read_csv(root / "landing" / "billing")

@@ -302,8 +302,30 @@ def complaints(contacts: DataFrame, p: Params) -> DataFrame:
 
 
 def complaint_lines(tk: DataFrame, p: Params) -> DataFrame:
-    """Complaint tickets as JSON lines. Returns: date, key, value, defect, record_id, file."""
-    df = dq.with_defect(tk, p.seed, "complaints", F.col("ticket_id"), p.cfg.defect_rate)
+    """Complaint tickets as JSON lines, as the ticket system exports them each day: a ticket
+    closed on the day it opened once, closed; any other ticket open on its first day (no
+    ``close_ts``) and again closed on the day it closes, when that is within the range.
+
+    Returns: date, key, value, defect, record_id, file.
+    """
+    closed_in_range = f"t_close < {p.days * DAY_S}"
+    close_day = f"CAST(FLOOR(t_close / {DAY_S}) AS INT)"
+    states = (
+        f"explode(array(CASE WHEN NOT ({closed_in_range}) OR {close_day} > _day"
+        " THEN named_struct('state', 'open', 'day', _day) END,"
+        f" CASE WHEN {closed_in_range} THEN named_struct('state', 'closed', 'day', {close_day}) END))"
+    )
+    df = (
+        tk.selectExpr("*", f"{states} AS _export")
+        .where("_export IS NOT NULL")
+        .selectExpr(
+            "* EXCEPT (_day, _export)",
+            "_export.state AS state",
+            "_export.day AS _day",
+            "concat(ticket_id, ':', _export.state) AS record_id",
+        )
+    )
+    df = dq.with_defect(df, p.seed, "complaints", F.col("record_id"), p.cfg.defect_rate)
     rec = (
         "to_json(named_struct("
         "'ticket_id', CASE WHEN defect = 'missing_id' THEN NULL ELSE ticket_id END, "
@@ -311,7 +333,7 @@ def complaint_lines(tk: DataFrame, p: Params) -> DataFrame:
         "'source_channel', source_channel, 'category', category, 'severity', severity, "
         "'region', province, 'city', city, 'brand', brand, 'business', business, "
         f"'open_ts', {textfmt.ts_sql(p, 't_open', iso=True)}, "
-        f"'close_ts', CASE WHEN t_close < {p.days * DAY_S} THEN {textfmt.ts_sql(p, 't_close', iso=True)} END))"
+        f"'close_ts', CASE WHEN state = 'closed' THEN {textfmt.ts_sql(p, 't_close', iso=True)} END))"
     )
     df = df.selectExpr("*", f"{rec} AS _line")
     broken = (
@@ -321,7 +343,7 @@ def complaint_lines(tk: DataFrame, p: Params) -> DataFrame:
         "*",
         f"CASE WHEN defect = 'broken_json' THEN {broken} ELSE _line END AS _line_bad",
     )
-    return _finish(df, p, "complaints", "ticket_id", "jsonl")
+    return _finish(df, p, "complaints", "record_id", "jsonl")
 
 
 def complaints_truth(tk: DataFrame) -> DataFrame:
