@@ -190,6 +190,27 @@ def test_filter_is_lazy_friendly(spark):
     }
 
 
+def test_a_json_line_is_one_document_or_broken(spark):
+    from contactlake.ingest.parse import parse_json_lines
+
+    lines = [
+        ('  {"a": "x", "b": [1, 2]}  ', None, "x"),
+        ('{"a": "x"}{"a": "y"}', "BROKEN_JSON", None),  # two records, no newline between
+        ('{"a": "x"} tail', "BROKEN_JSON", None),
+        ('{"a": "x"}] [{"a": "y"}', "BROKEN_JSON", None),  # closes a wrapping array early
+        ('1, {"a": "y"}', "BROKEN_JSON", None),
+        ('{"a": "x",}', "BROKEN_JSON", None),
+        ("{'a': 'x'}", None, "x"),  # single quotes: Spark's JSON functions read them whole
+        ('{"a": "x"', "BROKEN_JSON", None),
+        ("[1, 2]", "NOT_AN_OBJECT", None),
+        ('"text"', "NOT_AN_OBJECT", None),
+        ("   ", "EMPTY_LINE", None),
+    ]
+    df = spark.createDataFrame([(i, v) for i, (v, _, _) in enumerate(lines)], "n int, value string")
+    got = parse_json_lines(df, ["a"]).orderBy("n").select("_reason", "a").collect()
+    assert [tuple(r) for r in got] == [(reason, a) for _, reason, a in lines]
+
+
 def test_lookback_picks_up_late_files_in_earlier_folders(spark, tmp_path, job_argv, conf_dir):
     land(tmp_path, "calls", "a.csv", b"call_id,ani,note,secs\nc1,1,x,1\n", day="2026-01-01")
     land(
