@@ -17,9 +17,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 # locally, a random key made once per checkout (git-ignored) keeps pseudonyms stable.
 KEY_FILE := .pseudonym-key
 
-.PHONY: setup check-java browser run test test-fast test-e2e lint bench bench-scaling package mlflow-ui clean
+.PHONY: setup check-java browser native-lapack run test test-fast test-e2e lint bench bench-scaling package mlflow-ui clean
 
-setup: check-java $(STAMP) $(AIRFLOW_STAMP) browser
+setup: check-java $(STAMP) $(AIRFLOW_STAMP) browser native-lapack
 
 check-java:
 	@v=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1); \
@@ -39,6 +39,20 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	else \
 	  echo "note: no $(CHROMIUM) and no root apt-get to install it: the report's browser test will be skipped"; \
+	fi
+
+# MLlib's linear algebra (breeze, dev.ludovic.netlib) calls the system's BLAS and LAPACK when
+# libblas.so.3 and liblapack.so.3 load, else a Java translation of LAPACK 3.0. GaussianMixture's
+# eigen-decompositions ran in that translation when a test fit hung in dsyev three times
+# (dlascl looping); Debian's LAPACK 3.11 is what it runs on now. Installed when missing (as
+# root with apt); else MLlib warns and falls back to Java.
+native-lapack:
+	@if /sbin/ldconfig -p 2>/dev/null | grep -q 'liblapack\.so\.3 '; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing BLAS and LAPACK (apt-get) for MLlib"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libblas3 liblapack3; \
+	else \
+	  echo "note: no liblapack.so.3 and no root apt-get to install it: MLlib will use its Java LAPACK"; \
 	fi
 
 $(STAMP): pyproject.toml constraints.txt

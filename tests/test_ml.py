@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import math
 from datetime import date
 
@@ -253,14 +254,26 @@ def test_promotion_rule():
     assert not tracking.beats(0.3, 0.2, lower_is_better=True)
 
 
+@pytest.mark.skipif(
+    ctypes.util.find_library("lapack") is None,
+    reason="no system LAPACK (make setup installs it as root)",
+)
+def test_mllib_runs_on_the_system_lapack(spark):
+    # breeze's eigen-decompositions (GaussianMixture) go to Debian's LAPACK, not the Java one
+    lapack = spark._jvm.dev.ludovic.netlib.lapack.LAPACK.getInstance()
+    assert lapack.getClass().getSimpleName() == "JNILAPACK"
+
+
 @pytest.mark.parametrize("algorithm", ["bisecting_kmeans", "gaussian_mixture"])
 def test_other_clusterers_separate_two_groups(spark, algorithm):
-    # 20 customers on a 4 x 5 grid around (2, 102), 16 on a 4 x 4 grid around (11, 902); the
-    # missing value gets the median, which lies in the larger group. Groups of spread-out
-    # points: a Gaussian component cannot collapse onto a few points (a singular covariance,
-    # which can leave MLlib's eigen-decomposition looping on NaN).
-    rows = [(float(1 + i % 4), 100.0 + i // 4) for i in range(20)]
-    rows += [(float(10 + i % 4), 900.0 + i // 4) for i in range(16)]
+    # 20 customers spread over [1, 4) x [100, 104), 16 over [10, 13) x [900, 904); the missing
+    # value gets the median, which lies in the larger group. No two points share a coordinate
+    # (golden-ratio steps, not a grid), so no Gaussian component can settle on a line of
+    # equal values with a singular covariance.
+    def spread(n, calls, tenure):
+        return [(calls + 3 * (i * 0.618034 % 1), tenure + 4 * (i * 0.414214 % 1)) for i in range(n)]
+
+    rows = spread(20, 1.0, 100.0) + spread(16, 10.0, 900.0)
     rows[0] = (None, 100.0)
     df = spark.createDataFrame(rows, "calls double, tenure double")
     pipeline = segments.build_pipeline(
