@@ -109,10 +109,15 @@ def test_local_times_to_utc(spark):
             ("2026-01-05 08:00:00",),
             ("2026-01-05T08:00:00+08:00",),
             ("2026-01-05T00:00:00Z",),
+            ("2026-01-04T19:00:00-05:00",),
+            ("2026-01-04 19:00:00.000-0500",),
+            ("2026-01-05 08:00:00.000",),
             ("garbage",),
+            ("2026-01-05 08:00:00 +",),
         ],
         "t string",
     )
     got = [r.u for r in df.select(local_to_utc("t", "Asia/Shanghai").alias("u")).collect()]
     utc = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
-    assert [g.astimezone(UTC) if g else None for g in got] == [utc, utc, utc, None]
+    want = [utc, utc, utc, utc, utc, utc, None, None]
+    assert [g.astimezone(UTC) if g else None for g in got] == want

