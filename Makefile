@@ -42,10 +42,10 @@ browser:
 	fi
 
 # MLlib's linear algebra (breeze, dev.ludovic.netlib) calls the system's BLAS and LAPACK when
-# libblas.so.3 and liblapack.so.3 load, else a Java translation of LAPACK 3.0. GaussianMixture's
-# eigen-decompositions ran in that translation when a test fit hung in dsyev three times
-# (dlascl looping); Debian's LAPACK 3.11 is what it runs on now. Installed when missing (as
-# root with apt); else MLlib warns and falls back to Java.
+# libblas.so.3 and liblapack.so.3 load, else a Java translation (f2j). A GaussianMixture test
+# fit hung three times in full test runs, twice seen with jstack looping in the translation's
+# dlascl under dsyev; its eigen-decompositions now run in Debian's LAPACK 3.11. Installed
+# when missing (as root with apt); else MLlib warns and falls back to Java.
 native-lapack:
 	@if /sbin/ldconfig -p 2>/dev/null | grep -q 'liblapack\.so\.3 '; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
