@@ -112,6 +112,4 @@ def local_to_utc(column: Column | str, timezone: str) -> Column:
     # and unify runs this on every timestamp.
     has_offset = (F.locate("+", text, 11) > 0) | (F.locate("-", text, 11) > 0) | text.endswith("Z")
     parsed = F.try_to_timestamp(text)
-    return F.when(has_offset, parsed).otherwise(
-        F.to_utc_timestamp(F.try_to_timestamp(text), timezone)
-    )
+    return F.when(has_offset, parsed).otherwise(F.to_utc_timestamp(parsed, timezone))
